@@ -1,0 +1,2 @@
+/* placeholder-scaffold: replaced by the real module */
+#include <glib.h>
