@@ -1,0 +1,3 @@
+#!/bin/sh
+# placeholder-scaffold: replaced by the CLI integration test
+exit 1
