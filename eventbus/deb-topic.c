@@ -65,8 +65,8 @@ static gboolean topic_fail(GError **error, TopicKind kind, const char *s, const 
 
         quoted = s ? topic_quote(s) : g_strdup("(null)");
         g_set_error(error, DEB_ERROR,
-                    kind == TOPIC_KIND_TOPIC ? DEB_ERROR_INVALID_TOPIC : DEB_ERROR_INVALID_PATTERN, "%s %s: %s",
-                    topic_kind_name(kind), quoted, reason);
+                    kind == TOPIC_KIND_TOPIC ? DEB_ERROR_INVALID_TOPIC : DEB_ERROR_INVALID_PATTERN,
+                    "%s %s: %s", topic_kind_name(kind), quoted, reason);
         return FALSE;
 }
 
@@ -87,7 +87,8 @@ static gboolean topic_check_level(TopicKind kind, const char *s, const char *lev
                                           "patterns, one cannot publish to a wildcard topic",
                                           index, level[0]);
                 if (level[0] == '#' && !is_last)
-                        return topic_fail(error, kind, s, "'#' must be the last level (it is level %u)", index);
+                        return topic_fail(error, kind, s, "'#' must be the last level (it is level %u)",
+                                          index);
                 return TRUE;
         }
 
@@ -100,20 +101,22 @@ static gboolean topic_check_level(TopicKind kind, const char *s, const char *lev
 
                 if (c == '+' || c == '#') {
                         if (kind == TOPIC_KIND_TOPIC)
-                                return topic_fail(error, kind, s,
-                                                  "level %u contains the wildcard '%c'; one cannot publish to a "
-                                                  "wildcard topic",
-                                                  index, c);
-                        return topic_fail(error, kind, s,
-                                          "level %u mixes the wildcard '%c' with other characters; a wildcard "
-                                          "must be a whole level",
-                                          index, c);
+                                return topic_fail(
+                                        error, kind, s,
+                                        "level %u contains the wildcard '%c'; one cannot publish to a "
+                                        "wildcard topic",
+                                        index, c);
+                        return topic_fail(
+                                error, kind, s,
+                                "level %u mixes the wildcard '%c' with other characters; a wildcard "
+                                "must be a whole level",
+                                index, c);
                 }
 
                 topic_describe_byte(c, what);
                 return topic_fail(error, kind, s,
-                                  "level %u has %s at position %zu; levels may only contain [A-Za-z0-9_-]", index,
-                                  what, i + 1);
+                                  "level %u has %s at position %zu; levels may only contain [A-Za-z0-9_-]",
+                                  index, what, i + 1);
         }
 
         return TRUE;
@@ -131,7 +134,8 @@ static gboolean topic_check(TopicKind kind, const char *s, GError **error)
 
         len = strnlen(s, DEB_TOPIC_MAX_LEN + 1);
         if (len == 0)
-                return topic_fail(error, kind, s, "empty, a %s needs at least one level", topic_kind_name(kind));
+                return topic_fail(error, kind, s, "empty, a %s needs at least one level",
+                                  topic_kind_name(kind));
         if (len > DEB_TOPIC_MAX_LEN)
                 return topic_fail(error, kind, s, "%zu bytes, more than %d", strlen(s), DEB_TOPIC_MAX_LEN);
 
