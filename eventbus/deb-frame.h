@@ -28,7 +28,10 @@ typedef struct {
 
 typedef struct _DebFrameDecoder DebFrameDecoder;
 
-/** deb_frame_decoder_new: Returns: (transfer full) a decoder refusing bodies over @max_frame_bytes. */
+/**
+ * deb_frame_decoder_new: Returns: (transfer full) a decoder refusing bodies over
+ * @max_frame_bytes (0: DEB_DEFAULT_MAX_FRAME_BYTES).
+ */
 DebFrameDecoder *deb_frame_decoder_new(gsize max_frame_bytes);
 void deb_frame_decoder_free(DebFrameDecoder *decoder);
 
@@ -92,7 +95,8 @@ void deb_unpacker_free(DebUnpacker *unpacker);
  *
  * Decodes @len bytes as an Envelope. Resets the arena first, so the previous
  * result is invalid. Also checks what protobuf-c does not: message_type is a
- * known value.
+ * known value (MESSAGE_TYPE_UNSPECIFIED included; refusing it is the caller's
+ * protocol decision). The error message says where and why the bytes do not decode.
  * Returns: (transfer none) the envelope, or %NULL with #DEB_ERROR_MALFORMED.
  */
 const DebEnvelope *deb_unpacker_envelope(DebUnpacker *unpacker, const guint8 *data, gsize len, GError **error);
@@ -101,7 +105,8 @@ const DebEnvelope *deb_unpacker_envelope(DebUnpacker *unpacker, const guint8 *da
  * deb_unpacker_message:
  *
  * Decodes a control payload (Hello, Subscribe, …) with the same arena, without
- * resetting it, so the envelope it came from stays valid.
+ * resetting it, so the envelope it came from stays valid. Its memory is
+ * reclaimed by the next deb_unpacker_envelope().
  * Returns: (transfer none) the message, or %NULL with #DEB_ERROR_MALFORMED.
  */
 ProtobufCMessage *deb_unpacker_message(DebUnpacker *unpacker, const ProtobufCMessageDescriptor *desc,
