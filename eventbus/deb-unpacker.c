@@ -288,6 +288,27 @@ void deb_unpacker_free(DebUnpacker *unpacker)
         g_free(unpacker);
 }
 
+/*
+ * protobuf-c hands strings back NUL-terminated without checking for a NUL
+ * inside them, so "events.x\0control.y" would be validated and routed as
+ * "events.x" while the forwarded bytes say something else to other decoders.
+ * Re-measuring the decoded message catches that (and any other non-canonical
+ * encoding, which no conforming encoder produces) at the cost of one size walk.
+ */
+static gboolean check_canonical_size(const ProtobufCMessage *message, const char *what, gsize len,
+                                     GError **error)
+{
+        gsize packed = protobuf_c_message_get_packed_size(message);
+
+        if (packed == len)
+                return TRUE;
+        g_set_error(error, DEB_ERROR, DEB_ERROR_MALFORMED,
+                    "%s of %" G_GSIZE_FORMAT " bytes is not canonically encoded (it re-encodes to %"
+                    G_GSIZE_FORMAT " bytes): a string holds a NUL byte, or a field is repeated",
+                    what, len, packed);
+        return FALSE;
+}
+
 const DebEnvelope *deb_unpacker_envelope(DebUnpacker *unpacker, const guint8 *data, gsize len,
                                          GError **error)
 {
@@ -313,6 +334,8 @@ const DebEnvelope *deb_unpacker_envelope(DebUnpacker *unpacker, const guint8 *da
                             (int)env->message_type);
                 return NULL;
         }
+        if (!check_canonical_size(&env->base, "envelope", len, error))
+                return NULL;
         return env;
 }
 
@@ -331,5 +354,7 @@ ProtobufCMessage *deb_unpacker_message(DebUnpacker *unpacker, const ProtobufCMes
                 set_malformed(error, "payload", desc, data, len);
                 return NULL;
         }
+        if (!check_canonical_size(message, desc->name, len, error))
+                return NULL;
         return message;
 }

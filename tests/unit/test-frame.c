@@ -622,6 +622,31 @@ static void test_message_keeps_envelope(void)
         g_assert_cmpuint(hello_out->n_capabilities, ==, 0);
 }
 
+/* A NUL inside a string would make C readers see a shorter topic than others do. */
+static void test_nul_in_string(void)
+{
+        g_autoptr(GByteArray) buf = g_byte_array_new();
+        g_autoptr(DebUnpacker) unpacker = deb_unpacker_new();
+        g_autoptr(GError) error = NULL;
+        const char *needle = "process.metadata";
+        guint8 *body;
+        gsize body_len;
+        guint8 *hit = NULL;
+
+        encode_event(buf, 1, 8);
+        body = buf->data + DEB_FRAME_HEADER_SIZE;
+        body_len = buf->len - DEB_FRAME_HEADER_SIZE;
+        g_assert_nonnull(deb_unpacker_envelope(unpacker, body, body_len, &error));
+        g_assert_no_error(error);
+
+        hit = memmem(body, body_len, needle, strlen(needle));
+        g_assert_nonnull(hit);
+        hit[7] = '\0'; /* "events.process\0metadata" */
+        g_assert_null(deb_unpacker_envelope(unpacker, body, body_len, &error));
+        g_assert_error(error, DEB_ERROR, DEB_ERROR_MALFORMED);
+        g_assert_nonnull(strstr(error->message, "NUL"));
+}
+
 int main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
@@ -642,6 +667,7 @@ int main(int argc, char **argv)
         g_test_add_func("/unpacker/garbage/flipped", test_garbage_flipped);
         g_test_add_func("/unpacker/malformed-reasons", test_malformed_reasons);
         g_test_add_func("/unpacker/arena-reuse", test_arena_reuse);
+        g_test_add_func("/unpacker/nul-in-string", test_nul_in_string);
         g_test_add_func("/unpacker/message-keeps-envelope", test_message_keeps_envelope);
 
         return g_test_run();
