@@ -12,11 +12,20 @@ G_BEGIN_DECLS
  * A client belongs to the thread-default GMainContext current when it was
  * created; all its callbacks run there. Output is buffered and written when
  * the socket is writable, so publishing many messages costs few system calls;
- * deb_client_flush() waits for it to be written.
+ * deb_client_flush() waits for it to be written. Output is not bounded: a fast
+ * publisher uses the drain callback to pace itself.
+ *
+ * Callbacks may publish, subscribe, unsubscribe, disconnect or drop the last
+ * reference. While one of this client's callbacks runs the client reads
+ * nothing, so a deb_client_sync() there that needs the broker's answers fails
+ * at once with #DEB_ERROR_PROTOCOL instead of waiting for its timeout.
  */
 typedef struct _DebClient DebClient;
 
-/* Called once when the handshake finished: @error is NULL on Welcome. */
+/*
+ * Called once when the handshake finished: @error is NULL on Welcome. When no
+ * connect callback was given, a failed handshake goes to the error callback.
+ */
 typedef void (*DebClientConnectFunc)(DebClient *client, const GError *error, gpointer user_data);
 
 /* Called per delivered message; @envelope is valid only during the call. */
@@ -25,6 +34,8 @@ typedef void (*DebClientMessageFunc)(DebClient *client, const DebEnvelope *envel
 /*
  * Called for an Error frame from the broker and when the connection is lost or
  * closed by the peer. When @fatal is TRUE the client is closed already.
+ * A refused Subscribe/Unsubscribe is reported here (not fatal) only when no
+ * deb_client_sync() is waiting; otherwise that sync fails with it.
  */
 typedef void (*DebClientErrorFunc)(DebClient *client, const GError *error, gboolean fatal, gpointer user_data);
 
@@ -38,7 +49,11 @@ typedef struct {
         const char *payload_type;
         /* Correlation of the message this one follows from, or NULL. */
         const char *parent_correlation_id;
-        /* Root of the workflow; NULL: parent's root if any, else this message's own id. */
+        /*
+         * Root of the workflow. NULL: the parent's id when a parent is given (right
+         * when the parent is itself a root; pass the root for deeper chains), else
+         * this message's own id.
+         */
         const char *root_correlation_id;
         /* Set instead of a fresh UUID (RPC replies reuse the request's id); NULL: new UUID. */
         const char *correlation_id;
@@ -62,11 +77,18 @@ typedef struct {
  */
 DebClient *deb_client_new(const char *client_id);
 DebClient *deb_client_ref(DebClient *client);
-/** deb_client_unref: dropping the last reference closes the connection abruptly. */
+/**
+ * deb_client_unref: dropping the last reference closes the connection abruptly
+ * and runs the subscriptions' destroy notifies, which must not call into the client.
+ */
 void deb_client_unref(DebClient *client);
 
 const char *deb_client_get_id(DebClient *client);
-/** deb_client_set_max_frame_bytes: limit for frames in both directions (default 1 MiB). */
+/**
+ * deb_client_set_max_frame_bytes: limit for frames in both directions (default
+ * 1 MiB); the broker's, when its Welcome gives a smaller one, is used for output.
+ * The input limit applies from the next connect.
+ */
 void deb_client_set_max_frame_bytes(DebClient *client, gsize max_frame_bytes);
 /** deb_client_set_capabilities: strings sent in Hello; copied. */
 void deb_client_set_capabilities(DebClient *client, const char *const *capabilities);
@@ -81,13 +103,19 @@ void deb_client_set_drain_func(DebClient *client, gsize low_watermark, DebClient
  * @func: (nullable) called when the handshake finished or failed
  *
  * Connects and sends Hello. Subscriptions and publications made before the
- * Welcome arrives are queued behind the Hello.
- * Returns: %FALSE if the socket could not be connected at all.
+ * Welcome arrives are queued behind the Hello; subscriptions made before
+ * connecting, or on an earlier connection, are sent again. A client that was
+ * closed may connect again. A path starting with '@' is in the abstract namespace.
+ * Returns: %FALSE if the socket could not be connected at all; errors then
+ *   read "broker socket PATH: connection refused" or "…: No such file or directory".
  */
 gboolean deb_client_connect(DebClient *client, const char *socket_path, DebClientConnectFunc func,
                             gpointer user_data, GError **error);
 
-/** deb_client_connect_fd: as deb_client_connect() on a connected stream socket; takes ownership of @fd. */
+/**
+ * deb_client_connect_fd: as deb_client_connect() on a connected stream socket;
+ * takes ownership of @fd (closed on failure too) and makes it non-blocking.
+ */
 gboolean deb_client_connect_fd(DebClient *client, int fd, DebClientConnectFunc func, gpointer user_data,
                                GError **error);
 
@@ -95,8 +123,8 @@ gboolean deb_client_connect_fd(DebClient *client, int fd, DebClientConnectFunc f
  * deb_client_connect_sync:
  *
  * deb_client_connect(), then iterates the client's main context until the
- * Welcome arrives, an Error does, or @timeout_ms passes. For tools and tests;
- * a daemon uses deb_client_connect().
+ * Welcome arrives, an Error does, or @timeout_ms passes (then the half-open
+ * connection is closed). For tools and tests; a daemon uses deb_client_connect().
  */
 gboolean deb_client_connect_sync(DebClient *client, const char *socket_path, guint timeout_ms, GError **error);
 
@@ -109,6 +137,8 @@ gboolean deb_client_is_connected(DebClient *client);
  * @func: called for each message matching @pattern
  * @destroy: (nullable) called on @user_data when the subscription goes
  *
+ * The broker is told once per distinct pattern; several subscriptions to one
+ * pattern each get every matching message.
  * Returns: a subscription id (> 0), or 0 with an error.
  */
 guint deb_client_subscribe(DebClient *client, const char *pattern, DebClientMessageFunc func, gpointer user_data,
@@ -120,9 +150,10 @@ gboolean deb_client_unsubscribe(DebClient *client, guint subscription_id);
 /**
  * deb_client_sync:
  *
- * Iterates the main context until every Subscribe/Unsubscribe sent so far is
- * acknowledged by the broker and all output is written: after it returns
- * %TRUE, the subscriptions are live.
+ * Iterates the main context until the handshake finished, every
+ * Subscribe/Unsubscribe sent so far is acknowledged by the broker and all
+ * output is written: after it returns %TRUE, the subscriptions are live.
+ * Fails with the broker's refusal (#DEB_ERROR_REFUSED) of any of them.
  */
 gboolean deb_client_sync(DebClient *client, guint timeout_ms, GError **error);
 
