@@ -10,3 +10,5 @@
 #include "deb-topic-trie.h"
 #include "deb-frame.h"
 #include "deb-client.h"
+#include "deb-backoff.h"
+#include "deb-breaker.h"

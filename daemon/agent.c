@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemoneye-agent: one Context holding every resource, one GLib main loop.
+ * For now it runs the broker; the RPC router, process manager and D-Bus
+ * front join the Context in later issues.
+ */
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <systemd/sd-daemon.h>
+
+#include "agent-log.h"
+#include "agent.h"
+#include "broker.h"
+#include "config.h"
+
+/* How long queued output may drain on SIGTERM before connections are cut. */
+#define SHUTDOWN_DRAIN_MS 2000
+
+typedef struct {
+        const AgentOptions *options;
+        Config *config;
+        Broker *broker;
+        GMainLoop *loop;
+        GPtrArray *sources; /* signal and watchdog sources, destroyed on exit */
+        gboolean stopping;
+        int exit_code;
+} Context;
+
+static void context_clear(Context *ctx)
+{
+        if (ctx->sources) {
+                for (guint i = 0; i < ctx->sources->len; i++)
+                        g_source_destroy(ctx->sources->pdata[i]);
+                g_ptr_array_unref(ctx->sources);
+        }
+        g_clear_pointer(&ctx->broker, broker_free);
+        g_clear_pointer(&ctx->config, config_free);
+        g_clear_pointer(&ctx->loop, g_main_loop_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Context, context_clear)
+
+static Config *context_load_config(Context *ctx, GError **error)
+{
+        Config *config = config_load(ctx->options->config_path, ctx->options->config_explicit, error);
+
+        if (config && ctx->options->socket_path) {
+                g_free(config->broker.socket_path);
+                config->broker.socket_path = g_strdup(ctx->options->socket_path);
+        }
+        return config;
+}
+
+static void on_broker_shut_down(Broker *broker, gpointer user_data)
+{
+        Context *ctx = user_data;
+
+        g_main_loop_quit(ctx->loop);
+}
+
+static gboolean on_terminate(gpointer user_data)
+{
+        Context *ctx = user_data;
+
+        if (ctx->stopping) {
+                /* A second signal: the operator does not want to wait for the drain. */
+                g_message("second termination signal; exiting now");
+                g_main_loop_quit(ctx->loop);
+                return G_SOURCE_CONTINUE;
+        }
+        ctx->stopping = TRUE;
+        g_message("shutting down: %u clients connected", broker_get_n_connections(ctx->broker));
+        sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
+        broker_shutdown(ctx->broker, SHUTDOWN_DRAIN_MS, on_broker_shut_down, ctx);
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_reload(gpointer user_data)
+{
+        Context *ctx = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(Config) config = NULL;
+        g_auto(GStrv) changes = NULL;
+
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT, g_get_monotonic_time());
+        config = context_load_config(ctx, &error);
+        if (!config) {
+                g_warning("reload: %s; keeping the current configuration", error->message);
+                sd_notify(0, "READY=1");
+                return G_SOURCE_CONTINUE;
+        }
+
+        changes = config_diff(ctx->config, config);
+        if (!changes[0])
+                g_message("reload: no changes");
+        for (char **line = changes; *line; line++) {
+                gboolean needs_restart = g_str_has_prefix(*line, "[broker] socket_path:") ||
+                                         g_str_has_prefix(*line, "[broker] socket_mode:");
+
+                g_message("reload: %s%s", *line, needs_restart ? " (takes effect after a restart)" : "");
+        }
+        broker_apply_config(ctx->broker, &config->broker);
+        g_clear_pointer(&ctx->config, config_free);
+        ctx->config = g_steal_pointer(&config);
+        sd_notify(0, "READY=1");
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_metrics(gpointer user_data)
+{
+        Context *ctx = user_data;
+        g_autofree char *json = broker_get_metrics_json(ctx->broker);
+
+        g_message("metrics: %s", json);
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_watchdog(gpointer user_data)
+{
+        sd_notify(0, "WATCHDOG=1");
+        return G_SOURCE_CONTINUE;
+}
+
+static void context_add_source(Context *ctx, GSource *source, GSourceFunc func)
+{
+        g_source_set_callback(source, func, ctx, NULL);
+        g_source_attach(source, NULL);
+        g_ptr_array_add(ctx->sources, source);
+}
+
+static void context_watch_signals(Context *ctx)
+{
+        guint64 watchdog_usec = 0;
+
+        context_add_source(ctx, g_unix_signal_source_new(SIGTERM), on_terminate);
+        context_add_source(ctx, g_unix_signal_source_new(SIGINT), on_terminate);
+        context_add_source(ctx, g_unix_signal_source_new(SIGHUP), on_reload);
+        context_add_source(ctx, g_unix_signal_source_new(SIGUSR1), on_metrics);
+        if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+                context_add_source(ctx, g_timeout_source_new((guint)MAX(watchdog_usec / 2000, 1)),
+                                   on_watchdog);
+}
+
+/** agent_run: see agent.h. */
+int agent_run(const AgentOptions *options)
+{
+        g_auto(Context) ctx = {.options = options};
+        g_autoptr(GError) error = NULL;
+
+        agent_log_setup(options->verbose);
+        /* Writes use MSG_NOSIGNAL; this covers anything else that writes to a closed pipe. */
+        signal(SIGPIPE, SIG_IGN);
+
+        ctx.config = context_load_config(&ctx, &error);
+        if (!ctx.config) {
+                g_critical("%s", error->message);
+                return 1;
+        }
+        ctx.broker = broker_new(&ctx.config->broker, &error);
+        if (!ctx.broker) {
+                g_critical("%s", error->message);
+                return 1;
+        }
+
+        ctx.loop = g_main_loop_new(NULL, FALSE);
+        ctx.sources = g_ptr_array_new_with_free_func((GDestroyNotify)g_source_unref);
+        context_watch_signals(&ctx);
+
+        g_message("daemoneye-agent %s: broker listening on %s (config %s)", DAEMONEYE_VERSION,
+                  broker_get_socket_description(ctx.broker),
+                  ctx.config->path ? ctx.config->path : "defaults");
+        sd_notifyf(0, "READY=1\nSTATUS=Broker listening on %s", broker_get_socket_description(ctx.broker));
+
+        g_main_loop_run(ctx.loop);
+
+        g_message("stopped");
+        return ctx.exit_code;
+}
+
+/** agent_check_config: see agent.h. */
+int agent_check_config(const AgentOptions *options)
+{
+        Context ctx = {.options = options};
+        g_autoptr(GError) error = NULL;
+        g_autoptr(Config) config = context_load_config(&ctx, &error);
+
+        if (!config) {
+                fprintf(stderr, "%s\n", error->message);
+                return 1;
+        }
+        if (config->path)
+                printf("configuration OK: %s\n", config->path);
+        else
+                printf("configuration OK: %s (not found; defaults%s)\n", options->config_path,
+                       config->files[0] ? " and drop-ins" : "");
+        return 0;
+}
