@@ -707,7 +707,6 @@ static void on_message_unsubscribe_both(DebClient *client, const DebEnvelope *en
 
 static void test_unsubscribe_in_callback(Fixture *fx, gconstpointer data)
 {
-        g_autoptr(GError) error = NULL;
         g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         Counter shared = {0}, one = {.extra = &shared}, two = {.extra = &shared};
 
