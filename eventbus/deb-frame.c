@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "deb-envelope-encode.h"
 #include "deb-error.h"
 #include "deb-frame.h"
 
@@ -72,7 +73,8 @@ const char *deb_message_type_to_string(int message_type)
 gboolean deb_frame_encode_envelope(GByteArray *buf, const DebEnvelope *env, gsize max_frame_bytes,
                                    GError **error)
 {
-        gsize body_len, packed, offset;
+        DebEnvelopeLayout layout;
+        gsize body_len, offset;
 
         g_return_val_if_fail(buf != NULL, FALSE);
         g_return_val_if_fail(env != NULL, FALSE);
@@ -81,7 +83,7 @@ gboolean deb_frame_encode_envelope(GByteArray *buf, const DebEnvelope *env, gsiz
         if (max_frame_bytes == 0)
                 max_frame_bytes = DEB_DEFAULT_MAX_FRAME_BYTES;
 
-        body_len = protobuf_c_message_get_packed_size(&env->base);
+        body_len = deb_envelope_measure(env, &layout);
         if (body_len > max_frame_bytes) {
                 g_set_error(error, DEB_ERROR, DEB_ERROR_FRAME_TOO_LARGE,
                             "envelope for topic '%s': frame of %" G_GSIZE_FORMAT
@@ -99,11 +101,10 @@ gboolean deb_frame_encode_envelope(GByteArray *buf, const DebEnvelope *env, gsiz
                 return FALSE;
         }
 
-        /* One resize, then protobuf-c packs in place: no temporary body to copy. */
+        /* One resize, then the body is packed in place: no temporary body to copy. */
         g_byte_array_set_size(buf, (guint)(offset + DEB_FRAME_HEADER_SIZE + body_len));
         deb_frame_write_header(buf->data + offset, (guint32)body_len);
-        packed = protobuf_c_message_pack(&env->base, buf->data + offset + DEB_FRAME_HEADER_SIZE);
-        g_assert(packed == body_len);
+        deb_envelope_pack_measured(env, &layout, buf->data + offset + DEB_FRAME_HEADER_SIZE);
         return TRUE;
 }
 

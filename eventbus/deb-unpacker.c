@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "deb-envelope-decode.h"
 #include "deb-error.h"
 #include "deb-frame.h"
 
@@ -319,6 +320,10 @@ const DebEnvelope *deb_unpacker_envelope(DebUnpacker *unpacker, const guint8 *da
         g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
         arena_reset(unpacker);
+        /* What any conforming encoder writes takes one pass; protobuf-c judges everything else. */
+        env = deb_envelope_decode_canonical(&unpacker->allocator, data, len);
+        if (env)
+                return env;
         env = (const DebEnvelope *)protobuf_c_message_unpack(&daemoneye__eventbus__envelope__descriptor,
                                                              &unpacker->allocator, len, data);
         if (!env) {
