@@ -145,12 +145,15 @@ static void client_handle_error(DebClient *client, const DebEnvelope *envelope)
 
         request = *correlation_id ? g_hash_table_lookup(client->requests, correlation_id) : NULL;
         if (!request) {
-                if (client->error_func) {
-                        g_autoptr(GError) error =
-                                g_error_new(DEB_ERROR, DEB_ERROR_REFUSED, "client %s: %s: %s", client->id,
-                                            client->peer_name, why);
+                g_autoptr(GError) error = g_error_new(DEB_ERROR, DEB_ERROR_REFUSED, "client %s: %s: %s",
+                                                      client->id, client->peer_name, why);
+
+                /* A refused RPC request fails its call rather than reaching the error callback. */
+                if (*correlation_id && client->rpc_hooks.refused &&
+                    client->rpc_hooks.refused(client, correlation_id, error, client->rpc_data))
+                        return;
+                if (client->error_func)
                         client->error_func(client, error, FALSE, client->error_data);
-                }
                 return;
         }
 
@@ -282,8 +285,31 @@ void deb_client_handle_envelope(DebClient *client, const DebEnvelope *envelope)
                             "client %s: %s sent a %s frame, which only clients send", client->id,
                             client->peer_name, deb_message_type_to_string(type));
                 return;
+        case DAEMONEYE__EVENTBUS__MESSAGE_TYPE__MESSAGE_TYPE_RPC_RESPONSE:
+                if (client->rpc_hooks.response) {
+                        client->stats.received++;
+                        client->rpc_hooks.response(client, envelope, client->rpc_data);
+                        return;
+                }
+                client_deliver(client, envelope);
+                return;
         default:
                 client_deliver(client, envelope);
                 return;
         }
+}
+
+/**
+ * deb_client_unpack_payload:
+ * @envelope: the envelope being handled, decoded by this client
+ *
+ * Decodes a payload into the client's arena, beside its envelope.
+ * Returns: (transfer none) the message, valid as long as @envelope; %NULL
+ *   with #DEB_ERROR_MALFORMED.
+ */
+ProtobufCMessage *deb_client_unpack_payload(DebClient *client, const DebEnvelope *envelope,
+                                            const ProtobufCMessageDescriptor *desc, GError **error)
+{
+        return deb_unpacker_message(client->unpacker, desc, envelope->payload.data, envelope->payload.len,
+                                    error);
 }

@@ -150,6 +150,9 @@ void deb_client_io_close(DebClient *client, GError *error)
         client->close_error = g_error_copy(owned);
 
         deb_client_hold(client);
+        /* RPC calls in flight are lost with the connection; the RPC client fails them first. */
+        if (client->rpc_hooks.closed)
+                client->rpc_hooks.closed(client, owned, client->rpc_data);
         if (handshaking && connect_func)
                 connect_func(client, owned, connect_data);
         else if (client->error_func)

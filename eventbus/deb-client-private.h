@@ -120,6 +120,8 @@ struct _DebClient {
         gpointer connect_data;
         DebClientErrorFunc error_func;
         gpointer error_data;
+        DebClientRpcHooks rpc_hooks; /* all NULL when unset */
+        gpointer rpc_data;
         DebClientDrainFunc drain_func;
         gpointer drain_data;
         gsize low_watermark;
@@ -157,6 +159,8 @@ void deb_client_forget_requests(DebClient *client);
 
 /* deb-client-dispatch.c */
 void deb_client_handle_envelope(DebClient *client, const DebEnvelope *envelope);
+ProtobufCMessage *deb_client_unpack_payload(DebClient *client, const DebEnvelope *envelope,
+                                            const ProtobufCMessageDescriptor *desc, GError **error);
 
 /* deb-client-io.c */
 gboolean deb_client_io_start(DebClient *client, int fd, gboolean pending, DebClientConnectFunc func,

@@ -190,6 +190,16 @@ void deb_client_set_error_func(DebClient *client, DebClientErrorFunc func, gpoin
         client->error_data = user_data;
 }
 
+void deb_client_set_rpc_hooks(DebClient *client, const DebClientRpcHooks *hooks, gpointer user_data)
+{
+        g_return_if_fail(client != NULL);
+        if (hooks)
+                client->rpc_hooks = *hooks;
+        else
+                memset(&client->rpc_hooks, 0, sizeof(client->rpc_hooks));
+        client->rpc_data = hooks ? user_data : NULL;
+}
+
 void deb_client_set_drain_func(DebClient *client, gsize low_watermark, DebClientDrainFunc func,
                                gpointer user_data)
 {

@@ -42,6 +42,31 @@ typedef void (*DebClientErrorFunc)(DebClient *client, const GError *error, gbool
 /* Called when pending output fell to or below the drain watermark. */
 typedef void (*DebClientDrainFunc)(DebClient *client, gpointer user_data);
 
+/*
+ * Hooks of the RPC client (deb-rpc-client.h), one set per client. Replies
+ * reach it directly rather than through the local subscriptions: the broker
+ * sends a reply only to the connection that made the request, so no pattern
+ * is involved, and a '#' subscription of the same client must not see them.
+ */
+typedef struct {
+        /* An RPC_RESPONSE envelope, valid only during the call; subscriptions never see it. */
+        void (*response)(DebClient *client, const DebEnvelope *envelope, gpointer user_data);
+        /*
+         * A non-fatal Error from the broker carrying @correlation_id, which is
+         * not that of one of this client's Subscribe/Unsubscribe: the refusal
+         * of something published. Returns %TRUE if it refused an RPC request
+         * of the hook's; %FALSE passes it on to the error callback.
+         */
+        gboolean (*refused)(DebClient *client, const char *correlation_id, const GError *error,
+                            gpointer user_data);
+        /*
+         * The connection was lost, or closed by the broker (not by
+         * deb_client_disconnect() or the last unref); runs before the error
+         * or connect callback hears of it.
+         */
+        void (*closed)(DebClient *client, const GError *error, gpointer user_data);
+} DebClientRpcHooks;
+
 typedef struct {
         /* Envelope message_type; 0 means MESSAGE_TYPE_EVENT. */
         int message_type;
@@ -96,6 +121,15 @@ void deb_client_set_error_func(DebClient *client, DebClientErrorFunc func, gpoin
 /** deb_client_set_drain_func: see DebClientDrainFunc; for flow control of fast publishers. */
 void deb_client_set_drain_func(DebClient *client, gsize low_watermark, DebClientDrainFunc func,
                                gpointer user_data);
+
+/**
+ * deb_client_set_rpc_hooks:
+ * @hooks: (nullable) copied; %NULL removes the hooks, and replies then go to
+ *   the subscriptions like any message
+ *
+ * For the RPC client, which installs them on the client it is built on.
+ */
+void deb_client_set_rpc_hooks(DebClient *client, const DebClientRpcHooks *hooks, gpointer user_data);
 
 /**
  * deb_client_connect:
