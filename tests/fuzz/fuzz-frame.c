@@ -73,6 +73,20 @@ static void frame_check(DebUnpacker *unpacker, const DebFrame *frame)
                 g_assert_cmpstr(deb_message_type_to_string(env->message_type), !=, "unknown");
         before = envelope_touch(env);
 
+        /* The unpacker's fast path never reads bytes differently from protobuf-c. */
+        {
+                DebEnvelope *slow = daemoneye__eventbus__envelope__unpack(NULL, frame->body_len, frame->body);
+
+                g_assert_nonnull(slow);
+                g_assert_cmpstr(slow->topic, ==, env->topic);
+                g_assert_cmpint(slow->message_type, ==, env->message_type);
+                g_assert_cmpstr(slow->sender, ==, env->sender);
+                g_assert_cmpmem(slow->payload.data, slow->payload.len, env->payload.data, env->payload.len);
+                g_assert_cmpuint(slow->timestamp_us, ==, env->timestamp_us);
+                g_assert_true((slow->correlation == NULL) == (env->correlation == NULL));
+                daemoneye__eventbus__envelope__free_unpacked(slow, NULL);
+        }
+
         desc = payload_descriptor(env->message_type);
         if (desc) {
                 ProtobufCMessage *message =
