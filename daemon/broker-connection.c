@@ -59,7 +59,10 @@ BrokerConnection *broker_connection_new(Broker *broker, int fd, guint64 session)
         c->state = CONNECTION_HANDSHAKE;
         c->max_frame_bytes = broker->config.max_frame_bytes;
         c->connected_us = g_get_monotonic_time();
+        c->session = session;
         g_snprintf(c->session_id, sizeof(c->session_id), "s%" G_GUINT64_FORMAT, session);
+        g_queue_init(&c->rpc_requests);
+        g_queue_init(&c->rpc_serving);
         c->pid = -1;
         c->uid = (uid_t)-1;
         c->gid = (gid_t)-1;
@@ -88,6 +91,10 @@ void broker_connection_free(BrokerConnection *c)
         subscriber_queue_clear(&c->queue);
         g_clear_pointer(&c->decoder, deb_frame_decoder_free);
         g_assert(c->patterns == NULL);
+        g_assert(g_queue_is_empty(&c->rpc_requests) && g_queue_is_empty(&c->rpc_serving));
+        if (c->closed_destroy)
+                c->closed_destroy(c->closed_data);
+        g_free(c->expected_client_id);
         g_free(c->client_id);
         g_free(c);
 }
@@ -113,6 +120,8 @@ void broker_connection_close(BrokerConnection *c, int err)
         c->close_errno = err;
         c->deadline_us = 0;
         broker_connection_detach(broker, c);
+        /* Its requests are forgotten; requesters waiting on it hear it is gone. */
+        broker_rpc_connection_closed(c);
 }
 
 /* Discards what the peer sent and we will never read, so it sees EOF after our last frame, not a reset. */
@@ -241,6 +250,14 @@ static void connection_handle_hello(BrokerConnection *c, const DebEnvelope *env)
                                              CLIENT_ID_MAX_LEN);
                 return;
         }
+        /* An adopted connection was opened to one peer: it may not pose as another. */
+        if (c->expected_client_id && g_strcmp0(hello->client_id, c->expected_client_id) != 0) {
+                broker_connection_send_error(c, ERROR_CODE(PERMISSION_DENIED), correlation_id, TRUE,
+                                             "Hello: client_id '%s' is refused on this connection: it was "
+                                             "opened to '%s'",
+                                             hello->client_id, c->expected_client_id);
+                return;
+        }
 
         c->client_id = g_strdup(hello->client_id);
         c->state = CONNECTION_OPEN;
@@ -271,7 +288,9 @@ static void connection_handle_publish(BrokerConnection *c, const DebEnvelope *en
                 }
                 /* Valid, so it fits; the prefix table never drops entries, so the pointer stays good. */
                 g_strlcpy(c->last_topic, env->topic, sizeof(c->last_topic));
-                c->last_stats = broker_metrics_topic(metrics, env->topic);
+                /* One prefix for every reply: "response.<id>" would take a table entry per request. */
+                c->last_stats = broker_metrics_topic(
+                        metrics, broker_topic_is_rpc_response(env->topic) ? "response" : env->topic);
                 c->last_metrics_epoch = metrics->epoch;
         }
         /*

@@ -18,6 +18,10 @@
 #include "subscriber-queue.h"
 
 typedef struct _BrokerConnection BrokerConnection;
+typedef struct _BrokerRpc BrokerRpc;
+
+/* The broker's own frames (Welcome, Ack, Error, its RPC answers) name this sender. */
+#define BROKER_SENDER_ID "daemoneye-agent"
 
 typedef enum {
         CONNECTION_HANDSHAKE, /* accepted, waiting for Hello */
@@ -54,6 +58,9 @@ struct _Broker {
         gint64 shutdown_deadline;
         GSource *shutdown_source;
         gboolean shutting_down; /* no more input from anyone */
+        gboolean freeing;       /* broker_free(): closed callbacks of adopted connections stay quiet */
+
+        BrokerRpc *rpc; /* RPC routing: requests awaiting replies (broker-rpc.c) */
 };
 
 struct _BrokerConnection {
@@ -63,6 +70,7 @@ struct _BrokerConnection {
         ConnectionState state;
         guint32 epoll_events; /* what epoll watches now */
 
+        guint64 session; /* unique per broker, > 0; session_id is its text */
         char session_id[24];
         char *client_id; /* from Hello; NULL before */
         pid_t pid;       /* SO_PEERCRED, -1 if unknown */
@@ -88,6 +96,16 @@ struct _BrokerConnection {
         BrokerTopicStats *last_stats;
         guint last_metrics_epoch;
 
+        /* broker_adopt_fd(): a Hello must give this client id; NULL for accepted connections. */
+        char *expected_client_id;
+        BrokerClosedFunc closed_func; /* runs once, at the end of the dispatch that closed it */
+        gpointer closed_data;
+        GDestroyNotify closed_destroy;
+
+        /* RPC (broker-rpc.c): requests of this connection awaiting replies, and requests it must answer. */
+        GQueue rpc_requests; /* of BrokerRpcRecord, linked through their own GList */
+        GQueue rpc_serving;  /* of the records' target entries naming this connection */
+
         guint64 frames_in;
         guint64 published;
         guint64 delivered;
@@ -97,6 +115,8 @@ struct _BrokerConnection {
 
 /* broker.c */
 void broker_connection_set_events(BrokerConnection *c, guint32 events);
+void broker_deliver(Broker *broker, BrokerConnection *sender, const DebEnvelope *env, const DebFrame *frame,
+                    gint64 ingress_us, BrokerTopicStats *stats);
 void broker_schedule_deadline(Broker *broker, gint64 deadline_us);
 void broker_mark_dirty(Broker *broker, BrokerConnection *c);
 void broker_route_publish(Broker *broker, BrokerConnection *sender, const DebEnvelope *env,
@@ -137,3 +157,14 @@ void broker_connection_handle_subscribe(BrokerConnection *c, const DebEnvelope *
 void broker_connection_handle_unsubscribe(BrokerConnection *c, const DebEnvelope *env);
 void broker_connection_remove_subscriptions(BrokerConnection *c);
 gboolean broker_topic_is_rpc_response(const char *topic);
+
+/* broker-rpc.c */
+BrokerRpc *broker_rpc_new(Broker *broker);
+void broker_rpc_free(BrokerRpc *rpc);
+void broker_rpc_apply_config(BrokerRpc *rpc, const RpcConfig *config);
+void broker_rpc_route_request(Broker *broker, BrokerConnection *sender, const DebEnvelope *env,
+                              const DebFrame *frame, gint64 ingress_us, BrokerTopicStats *stats);
+void broker_rpc_route_response(Broker *broker, BrokerConnection *sender, const DebEnvelope *env,
+                               const DebFrame *frame, gint64 ingress_us, BrokerTopicStats *stats);
+void broker_rpc_connection_closed(BrokerConnection *c);
+void broker_rpc_add_metrics(BrokerRpc *rpc, GVariantBuilder *builder);

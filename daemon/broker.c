@@ -9,6 +9,7 @@
  * dispatch are flushed once at its end, saving write calls at high rates.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -100,35 +101,17 @@ static MessageLane lane_for_message_type(int message_type)
         }
 }
 
-/*
- * Hook for the RPC layer (next issue): it will route response.<correlation_id>
- * only to the connection that sent the request with that id. Until then such
- * replies are counted and dropped, and no subscription sees them, so nobody
- * can snoop on or forge replies by subscribing to '#', '+.…' or 'response.…'.
- */
-static void broker_route_rpc_response(Broker *broker, BrokerConnection *sender, const DebEnvelope *env,
-                                      const DebFrame *frame, gint64 ingress_us)
-{
-        broker->metrics->unrouted_responses++;
-}
-
 /**
- * broker_route_publish:
- * @frame: the frame as received; its bytes are what every subscriber gets
- * @stats: (nullable) the counters of the topic's prefix
+ * broker_deliver:
  *
- * Copies the frame once into a shared message and queues it for every
- * connection with a matching subscription.
+ * Counts the publish, copies the frame once into a shared message and queues
+ * it for every connection with a matching subscription, which are left in
+ * broker->matched for the caller (the RPC router looks for the target there).
  */
-void broker_route_publish(Broker *broker, BrokerConnection *sender, const DebEnvelope *env,
-                          const DebFrame *frame, gint64 ingress_us, BrokerTopicStats *stats)
+void broker_deliver(Broker *broker, BrokerConnection *sender, const DebEnvelope *env, const DebFrame *frame,
+                    gint64 ingress_us, BrokerTopicStats *stats)
 {
         g_autoptr(Message) message = NULL;
-
-        if (broker_topic_is_rpc_response(env->topic)) {
-                broker_route_rpc_response(broker, sender, env, frame, ingress_us);
-                return;
-        }
 
         broker->metrics->total.published++;
         sender->published++;
@@ -145,6 +128,32 @@ void broker_route_publish(Broker *broker, BrokerConnection *sender, const DebEnv
                               stats);
         for (guint i = 0; i < broker->matched->len; i++)
                 broker_connection_enqueue(broker->matched->pdata[i], message);
+}
+
+/**
+ * broker_route_publish:
+ * @frame: the frame as received; its bytes are what every subscriber gets
+ * @stats: (nullable) the counters of the topic's prefix
+ *
+ * Routes one published frame: replies (response.<correlation_id>) and
+ * requests go to the RPC router (broker-rpc.c), which decides who may see
+ * them; everything else to every matching subscription.
+ */
+void broker_route_publish(Broker *broker, BrokerConnection *sender, const DebEnvelope *env,
+                          const DebFrame *frame, gint64 ingress_us, BrokerTopicStats *stats)
+{
+        int type = env->message_type;
+
+        if (broker_topic_is_rpc_response(env->topic)) {
+                broker_rpc_route_response(broker, sender, env, frame, ingress_us, stats);
+                return;
+        }
+        if (G_UNLIKELY(type == DAEMONEYE__EVENTBUS__MESSAGE_TYPE__MESSAGE_TYPE_RPC_REQUEST ||
+                       type == DAEMONEYE__EVENTBUS__MESSAGE_TYPE__MESSAGE_TYPE_RPC_RESPONSE)) {
+                broker_rpc_route_request(broker, sender, env, frame, ingress_us, stats);
+                return;
+        }
+        broker_deliver(broker, sender, env, frame, ingress_us, stats);
 }
 
 static void broker_refuse(Broker *broker, int fd)
@@ -217,10 +226,38 @@ static void accept_pause(Broker *broker, int err)
         g_source_attach(broker->accept_pause, NULL);
 }
 
+/*
+ * Makes @fd (transfer full: closed on failure) a connection in HANDSHAKE
+ * state: watched for input, with the handshake deadline armed.
+ */
+static BrokerConnection *broker_register(Broker *broker, int fd, GError **error)
+{
+        struct epoll_event ev = {.events = EPOLLIN};
+        BrokerConnection *c;
+
+        c = broker_connection_new(broker, fd, ++broker->next_session);
+        ev.data.ptr = c;
+        if (epoll_ctl(broker->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                int errsv = errno;
+
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                            "broker: cannot watch the connection of session %s: epoll_ctl(ADD): %s",
+                            c->session_id, g_strerror(errsv));
+                broker_connection_free(c);
+                return NULL;
+        }
+        c->epoll_events = EPOLLIN;
+        g_queue_push_tail_link(&broker->connections, &c->link);
+        broker->n_open++;
+        c->deadline_us = c->connected_us + (gint64)broker->config.startup_timeout_seconds * G_USEC_PER_SEC;
+        broker_schedule_deadline(broker, c->deadline_us);
+        return c;
+}
+
 static void broker_accept(Broker *broker)
 {
         while (broker->accepting && !broker->accept_pause) {
-                struct epoll_event ev = {.events = EPOLLIN};
+                g_autoptr(GError) error = NULL;
                 BrokerConnection *c;
                 int fd;
 
@@ -245,19 +282,9 @@ static void broker_accept(Broker *broker)
                         continue;
                 }
 
-                c = broker_connection_new(broker, fd, ++broker->next_session);
-                ev.data.ptr = c;
-                if (epoll_ctl(broker->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-                        g_warning("epoll_ctl(ADD) for a new client: %s", g_strerror(errno));
-                        broker_connection_free(c);
-                        continue;
-                }
-                c->epoll_events = EPOLLIN;
-                g_queue_push_tail_link(&broker->connections, &c->link);
-                broker->n_open++;
-                c->deadline_us =
-                        c->connected_us + (gint64)broker->config.startup_timeout_seconds * G_USEC_PER_SEC;
-                broker_schedule_deadline(broker, c->deadline_us);
+                c = broker_register(broker, fd, &error);
+                if (!c)
+                        g_warning("%s", error->message);
         }
 }
 
@@ -290,21 +317,48 @@ static GSourceFuncs broker_io_funcs = {
         .dispatch = broker_io_dispatch,
 };
 
-/* Flushes what this dispatch queued and frees the connections it closed. */
+/* Runs the closed callback of an adopted connection, once. */
+static void broker_notify_closed(Broker *broker, BrokerConnection *c)
+{
+        BrokerClosedFunc func = c->closed_func;
+
+        if (!func || broker->freeing)
+                return;
+        c->closed_func = NULL;
+        broker_connection_log(c, G_LOG_LEVEL_DEBUG, "adopted connection closed; telling its owner");
+        func(broker, c->closed_data);
+}
+
+/*
+ * Flushes what this dispatch queued and frees the connections it closed,
+ * after telling the owners of adopted ones. Their callbacks may queue
+ * output or close connections in turn: loop until nothing is left.
+ */
 static void broker_end_dispatch(Broker *broker)
 {
-        for (guint i = 0; i < broker->dirty->len; i++) {
-                BrokerConnection *c = broker->dirty->pdata[i];
+        do {
+                for (guint i = 0; i < broker->dirty->len; i++) {
+                        BrokerConnection *c = broker->dirty->pdata[i];
 
-                c->dirty = FALSE;
-                if (c->state != CONNECTION_CLOSED)
-                        broker_connection_flush(c);
-        }
-        g_ptr_array_set_size(broker->dirty, 0);
+                        c->dirty = FALSE;
+                        if (c->state != CONNECTION_CLOSED)
+                                broker_connection_flush(c);
+                }
+                g_ptr_array_set_size(broker->dirty, 0);
 
-        for (guint i = 0; i < broker->dead->len; i++)
-                broker_connection_free(broker->dead->pdata[i]);
-        g_ptr_array_set_size(broker->dead, 0);
+                /* Re-reads the length: a callback may close more connections. */
+                for (guint i = 0; i < broker->dead->len; i++)
+                        broker_notify_closed(broker, broker->dead->pdata[i]);
+                for (guint i = 0; i < broker->dead->len; i++) {
+                        BrokerConnection *c = broker->dead->pdata[i];
+
+                        /* Marked by a callback after it closed: it must not be flushed once freed. */
+                        if (c->dirty)
+                                g_ptr_array_remove_fast(broker->dirty, c);
+                        broker_connection_free(c);
+                }
+                g_ptr_array_set_size(broker->dead, 0);
+        } while (broker->dirty->len > 0);
 }
 
 static gboolean broker_timer_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
@@ -382,6 +436,7 @@ Broker *broker_new(const BrokerConfig *config, GError **error)
         broker->matched = g_ptr_array_new();
         broker->dirty = g_ptr_array_new();
         broker->dead = g_ptr_array_new();
+        broker->rpc = broker_rpc_new(broker);
         g_queue_init(&broker->connections);
 
         broker->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -436,10 +491,12 @@ void broker_free(Broker *broker)
 {
         if (!broker)
                 return;
+        broker->freeing = TRUE;
         broker_stop_accepting(broker);
         while (broker->connections.head)
                 broker_connection_close(broker->connections.head->data, 0);
         broker_end_dispatch(broker);
+        g_clear_pointer(&broker->rpc, broker_rpc_free);
 
         destroy_source(&broker->io_source);
         destroy_source(&broker->timer_source);
@@ -474,6 +531,92 @@ void broker_apply_config(Broker *broker, const BrokerConfig *config)
         }
 }
 
+/** broker_apply_rpc_config: see broker.h. */
+void broker_apply_rpc_config(Broker *broker, const RpcConfig *config)
+{
+        broker_rpc_apply_config(broker->rpc, config);
+}
+
+/** broker_adopt_fd: see broker.h. */
+guint64 broker_adopt_fd(Broker *broker, int fd, const char *expected_client_id, BrokerClosedFunc closed_func,
+                        gpointer user_data, GDestroyNotify destroy, GError **error)
+{
+        BrokerConnection *c;
+        int type = 0;
+        socklen_t len = sizeof(type);
+        int flags;
+
+        g_return_val_if_fail(broker != NULL, 0);
+        g_return_val_if_fail(fd >= 0, 0);
+        g_return_val_if_fail(error == NULL || *error == NULL, 0);
+
+        if (broker->shutting_down) {
+                close(fd);
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                            "broker: cannot adopt fd %d%s%s: shutting down", fd,
+                            expected_client_id ? " for " : "", expected_client_id ? expected_client_id : "");
+                return 0;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) {
+                int errsv = type != 0 ? EPROTOTYPE : errno;
+
+                close(fd);
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                            "broker: cannot adopt fd %d%s%s: not a stream socket (%s)", fd,
+                            expected_client_id ? " for " : "", expected_client_id ? expected_client_id : "",
+                            g_strerror(errsv));
+                return 0;
+        }
+        /* Like accept4(SOCK_NONBLOCK | SOCK_CLOEXEC): never block the loop, never leak into children. */
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+                int errsv = errno;
+
+                close(fd);
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
+                            "broker: cannot adopt fd %d: fcntl: %s", fd, g_strerror(errsv));
+                return 0;
+        }
+
+        c = broker_register(broker, fd, error);
+        if (!c)
+                return 0;
+        c->expected_client_id = g_strdup(expected_client_id);
+        c->closed_func = closed_func;
+        c->closed_data = user_data;
+        c->closed_destroy = destroy;
+        broker_connection_log(c, G_LOG_LEVEL_DEBUG, "adopted fd %d%s%s", fd,
+                              expected_client_id ? ", expecting client id " : "",
+                              expected_client_id ? expected_client_id : "");
+        return c->session;
+}
+
+static BrokerConnection *find_session(GList *list, guint64 session)
+{
+        for (GList *l = list; l; l = l->next)
+                if (((BrokerConnection *)l->data)->session == session)
+                        return l->data;
+        return NULL;
+}
+
+/** broker_forget_closed_func: see broker.h. */
+gboolean broker_forget_closed_func(Broker *broker, guint64 session_id)
+{
+        BrokerConnection *c = find_session(broker->connections.head, session_id);
+
+        /* Closed during this dispatch and not yet told: it sits in the dead list. */
+        for (guint i = 0; !c && i < broker->dead->len; i++)
+                if (((BrokerConnection *)broker->dead->pdata[i])->session == session_id)
+                        c = broker->dead->pdata[i];
+        if (!c || !c->closed_func)
+                return FALSE;
+        c->closed_func = NULL;
+        if (c->closed_destroy)
+                g_clear_pointer(&c->closed_data, c->closed_destroy);
+        c->closed_destroy = NULL;
+        return TRUE;
+}
+
 /** broker_get_config: Returns: (transfer none) the configuration in force. */
 const BrokerConfig *broker_get_config(Broker *broker)
 {
@@ -502,6 +645,7 @@ GVariant *broker_get_metrics(Broker *broker)
         g_variant_builder_add(&b, "{sv}", "subscriptions",
                               g_variant_new_uint32(deb_topic_trie_size(broker->trie)));
         broker_metrics_add_to_builder(broker->metrics, &b);
+        broker_rpc_add_metrics(broker->rpc, &b);
 
         g_variant_builder_init(&clients, G_VARIANT_TYPE("aa{sv}"));
         for (GList *l = broker->connections.head; l; l = l->next)

@@ -18,6 +18,19 @@ typedef struct _Broker Broker;
 typedef void (*BrokerShutdownFunc)(Broker *broker, gpointer user_data);
 
 /**
+ * BrokerClosedFunc:
+ * @user_data: what was given to broker_adopt_fd()
+ *
+ * An adopted connection closed, whatever the reason: the peer closed it or
+ * died, a refused Hello, a handshake timeout, a fatal protocol error,
+ * broker_shutdown(). Runs on the broker's main context at the end of the
+ * dispatch that closed it, so within the loop iteration that saw the end of
+ * the connection. It may call into the broker (adopt another fd, for
+ * instance) but must not free it. Not called by broker_free().
+ */
+typedef void (*BrokerClosedFunc)(Broker *broker, gpointer user_data);
+
+/**
  * broker_new:
  * @config: copied
  *
@@ -39,6 +52,51 @@ void broker_free(Broker *broker);
  */
 void broker_apply_config(Broker *broker, const BrokerConfig *config);
 
+/**
+ * broker_apply_rpc_config:
+ *
+ * The [rpc] keys the broker enforces, at start and after a reload:
+ * max_pending_requests (per requesting connection: requests it sent that
+ * await a reply; beyond, a request is refused with a non-fatal Error and not
+ * forwarded) and default_timeout_seconds (how long the reply to a request
+ * without a deadline_us is waited for). Until this is called the broker uses
+ * the [rpc] defaults, 1000 and 30 s.
+ */
+void broker_apply_rpc_config(Broker *broker, const RpcConfig *config);
+
+/**
+ * broker_adopt_fd:
+ * @fd: (transfer full) a connected stream socket (a collector's socket the
+ *   agent dialed, one end of a socketpair); closed on failure too
+ * @expected_client_id: (nullable) when set, a Hello naming another client id
+ *   is refused with a fatal PERMISSION_DENIED Error and the connection closed:
+ *   whoever is at the other end of @fd cannot pose as someone else
+ * @closed_func: (nullable) called once when the connection closes
+ * @user_data: for @closed_func
+ * @destroy: (nullable) frees @user_data when the broker forgets the
+ *   connection (after @closed_func, broker_forget_closed_func(), broker_free());
+ *   not called on failure
+ *
+ * Serves @fd exactly as an accepted connection: handshake first (within
+ * startup_timeout_seconds), then publish and subscribe. It does not count
+ * against max_subscribers: the agent's own connections (collectors, D-Bus
+ * event streams) are not to be locked out by other local clients.
+ * Returns: the connection's session id (> 0; the Welcome's session_id is
+ *   "s<id>"), or 0 with a G_FILE_ERROR when @fd is not a stream socket or the
+ *   broker is shutting down.
+ */
+guint64 broker_adopt_fd(Broker *broker, int fd, const char *expected_client_id, BrokerClosedFunc closed_func,
+                        gpointer user_data, GDestroyNotify destroy, GError **error);
+
+/**
+ * broker_forget_closed_func:
+ *
+ * The closed callback of connection @session_id will not run; its destroy
+ * notify runs now. The connection itself is left alone.
+ * Returns: %FALSE when no connection with that id has a callback pending.
+ */
+gboolean broker_forget_closed_func(Broker *broker, guint64 session_id);
+
 /** broker_get_config: Returns: (transfer none) the configuration in force. */
 const BrokerConfig *broker_get_config(Broker *broker);
 
@@ -54,6 +112,11 @@ const char *broker_get_socket_description(Broker *broker);
  *   fully written to a subscriber, dropped copies a full queue dropped
  * - connections_accepted, connections_refused, protocol_errors,
  *   unrouted_responses (t); queue_high_water (u); metrics_enabled (b)
+ * - rpc_pending (u): requests awaiting a reply now; rpc_requests, rpc_not_found
+ *   (answered NOT_FOUND by the broker), rpc_refused (limit, duplicate or bad
+ *   correlation id, undecodable request), rpc_expired (no reply by the
+ *   deadline plus a grace), rpc_target_lost (the target closed before
+ *   answering) (t)
  * - topics (a{sv}): prefix ("events.process") → {published, delivered, dropped}
  * - latency (a{sv}): read → fully written, µs: count, mean_us, p50_us, p90_us,
  *   p99_us, max_us, buckets a(tt) (exclusive upper bound, samples)

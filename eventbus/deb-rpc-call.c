@@ -388,7 +388,8 @@ static GSourceFuncs rpc_timer_funcs = {
         .dispatch = rpc_timer_dispatch,
 };
 
-/** deb_rpc_timer_source_new: Returns: (transfer full) the source running @rpc's deadlines and retries, unattached. */
+/** deb_rpc_timer_source_new: Returns: (transfer full) the source running @rpc's deadlines and retries,
+ * unattached. */
 GSource *deb_rpc_timer_source_new(DebRpcClient *rpc)
 {
         GSource *source = g_source_new(&rpc_timer_funcs, sizeof(RpcTimerSource));

@@ -104,7 +104,8 @@ static void rpc_on_closed(DebClient *client, const GError *error, gpointer user_
 
         deb_rpc_guard_push(rpc, &guard);
         for (guint i = 0; i < ids->len; i++) {
-                DebRpcCall *call = g_hash_table_lookup(rpc->calls, GUINT_TO_POINTER(g_array_index(ids, guint, i)));
+                DebRpcCall *call =
+                        g_hash_table_lookup(rpc->calls, GUINT_TO_POINTER(g_array_index(ids, guint, i)));
                 g_autoptr(GError) lost = NULL;
 
                 if (!call || !call->in_flight)
@@ -198,7 +199,8 @@ void deb_rpc_client_free(DebRpcClient *rpc)
                 g_array_append_val(ids, id);
         }
         for (guint i = 0; i < ids->len; i++) {
-                DebRpcCall *call = g_hash_table_lookup(rpc->calls, GUINT_TO_POINTER(g_array_index(ids, guint, i)));
+                DebRpcCall *call =
+                        g_hash_table_lookup(rpc->calls, GUINT_TO_POINTER(g_array_index(ids, guint, i)));
                 g_autoptr(GError) error = NULL;
 
                 if (!call)
@@ -274,14 +276,28 @@ guint deb_rpc_client_call(DebRpcClient *rpc, const char *target, DebRpcOperation
                 return 0;
         }
 
+        /*
+         * Our own connection being down says nothing of the target: fail
+         * before asking its breaker, which would count it against the target
+         * (and take the half-open probe for a request never sent).
+         */
+        if (!deb_client_io_is_open(rpc->client)) {
+                rpc->stats.refused++;
+                g_set_error(error, DEB_RPC_ERROR, DEB_RPC_ERROR_COMMUNICATION,
+                            "collector '%s': %s not sent: client %s is not connected%s%s", target,
+                            deb_rpc_operation_to_string(operation), deb_client_get_id(rpc->client),
+                            rpc->client->close_error ? ": " : "",
+                            rpc->client->close_error ? rpc->client->close_error->message : "");
+                return 0;
+        }
+
         call = deb_rpc_call_new(rpc, target, g_steal_pointer(&topic), operation, payload,
-                                timeout_ms ? timeout_ms : rpc->options.default_timeout_ms, callback, user_data);
+                                timeout_ms ? timeout_ms : rpc->options.default_timeout_ms, callback,
+                                user_data);
         call->id = rpc_next_call_id(rpc); /* before the timer, which sorts by it */
 
         /* Asked last: in half-open state a yes makes this call the probe. */
         if (!deb_rpc_call_check_breaker(call, &local) || !deb_rpc_call_send_attempt(call, &local)) {
-                if (g_error_matches(local, DEB_RPC_ERROR, DEB_RPC_ERROR_COMMUNICATION))
-                        deb_breaker_record_failure(call->breaker);
                 rpc->stats.refused++;
                 deb_rpc_call_free(call);
                 g_propagate_error(error, g_steal_pointer(&local));

@@ -15,7 +15,7 @@
 #define CATEGORY(name) DAEMONEYE__EVENTBUS__ERROR_CATEGORY__ERROR_CATEGORY_##name
 #define PAYLOAD(name) DAEMONEYE__EVENTBUS__RPC_REQUEST__PAYLOAD_##name
 
-G_DEFINE_QUARK(deb-rpc-error-quark, deb_rpc_error)
+G_DEFINE_QUARK(deb - rpc - error - quark, deb_rpc_error)
 
 /* Indexed by enum value; [0] is the UNSPECIFIED zero, which never parses. */
 static const char *const operation_names[] = {
@@ -33,8 +33,10 @@ static const char *const operation_names[] = {
 };
 
 static const char *const status_names[] = {
-        [STATUS(UNSPECIFIED)] = "unspecified", [STATUS(SUCCESS)] = "success",
-        [STATUS(ERROR)] = "error",             [STATUS(TIMEOUT)] = "timeout",
+        [STATUS(UNSPECIFIED)] = "unspecified",
+        [STATUS(SUCCESS)] = "success",
+        [STATUS(ERROR)] = "error",
+        [STATUS(TIMEOUT)] = "timeout",
         [STATUS(IN_PROGRESS)] = "in-progress",
 };
 
@@ -329,8 +331,8 @@ gboolean deb_rpc_response_to_error(const DebRpcResponse *response, GError **erro
 }
 
 DebRpcResponse *deb_rpc_response_new_error(const char *correlation_id, DebRpcErrorKind kind,
-                                           DebRpcErrorCategory category, const char *code, const char *format,
-                                           ...)
+                                           DebRpcErrorCategory category, const char *code,
+                                           const char *format, ...)
 {
         DebRpcResponse *response = g_new0(DebRpcResponse, 1);
         DebRpcErrorDetails *details = g_new0(DebRpcErrorDetails, 1);

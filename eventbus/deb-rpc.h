@@ -53,13 +53,16 @@ typedef enum {
         DEB_RPC_ERROR_COMMUNICATION,     /* the request or its reply was lost on the way */
         DEB_RPC_ERROR_INVALID_ARGUMENT,  /* the payload failed validation; nothing was executed */
         DEB_RPC_ERROR_CIRCUIT_OPEN,      /* the target's circuit breaker refuses calls for now */
-        DEB_RPC_ERROR_LIMIT,             /* too many calls pending (client's or broker's limit) */
-        DEB_RPC_ERROR_REFUSED,           /* the broker refused to forward the request */
+        DEB_RPC_ERROR_LIMIT,             /* too many calls pending in this client (max_pending) */
+        DEB_RPC_ERROR_REFUSED,           /* the broker refused to forward the request (its
+                                          * rpc.max_pending_requests, a duplicate correlation id…);
+                                          * the message is the broker's */
         DEB_RPC_ERROR_PROTOCOL,          /* a reply that does not decode or does not fit its request */
         DEB_RPC_ERROR_CANCELLED,         /* deb_rpc_client_cancel(), or the client was freed */
 } DebRpcError;
 
-/** deb_rpc_error_from_kind: Returns: the DEB_RPC_ERROR code of a wire ErrorKind (FAILED for unknown ones). */
+/** deb_rpc_error_from_kind: Returns: the DEB_RPC_ERROR code of a wire ErrorKind (FAILED for unknown ones).
+ */
 DebRpcError deb_rpc_error_from_kind(DebRpcErrorKind kind);
 
 /**
@@ -162,8 +165,8 @@ gboolean deb_rpc_response_to_error(const DebRpcResponse *response, GError **erro
  * Returns: (transfer full) the reply; free with deb_rpc_response_free().
  */
 DebRpcResponse *deb_rpc_response_new_error(const char *correlation_id, DebRpcErrorKind kind,
-                                           DebRpcErrorCategory category, const char *code, const char *format,
-                                           ...) G_GNUC_PRINTF(5, 6);
+                                           DebRpcErrorCategory category, const char *code,
+                                           const char *format, ...) G_GNUC_PRINTF(5, 6);
 
 /**
  * deb_rpc_response_new_from_error:
