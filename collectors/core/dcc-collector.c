@@ -312,7 +312,17 @@ gboolean dcc_publish(DccCollector *collector, const char *topic, const char *pay
         g_return_val_if_fail(collector != NULL, FALSE);
         g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
-        /* STARTING and STOPPING may publish: an initial snapshot, a final batch. */
+        /*
+         * STARTING and STOPPING may publish: an initial snapshot, a final batch.
+         * Once the collector has ended (a forced shutdown leaves the state as
+         * it was) nothing new goes out: the last flush must not be prolonged by
+         * a collector timer that is still ticking.
+         */
+        if (dcc_collector_is_finished(collector)) {
+                g_set_error(error, DCC_ERROR, DCC_ERROR_NOT_RUNNING, "collector %s: not publishing to %s: exiting",
+                            collector->id, topic);
+                return FALSE;
+        }
         if (collector->state == DCC_STATE_STOPPED || collector->state == DCC_STATE_PAUSED ||
             collector->state == DCC_STATE_FAILED) {
                 g_set_error(error, DCC_ERROR, DCC_ERROR_NOT_RUNNING, "collector %s: not publishing to %s while %s",

@@ -181,6 +181,9 @@ typedef struct {
  * The whole life of a collector process: parses the standard options
  * (--id ID, --connect PATH, --set KEY=VALUE (repeatable), --heartbeat-interval MS,
  * --autostart, --verbose, --help), connects, and runs the main loop until shutdown.
+ * $DAEMONEYE_COLLECTOR_ID and $DAEMONEYE_HEARTBEAT_INTERVAL_MS, which the
+ * agent sets, are the defaults of --id and --heartbeat-interval;
+ * $DAEMONEYE_SOCKET is dialed when there is neither --connect nor socket activation.
  * Returns: a #DccExitStatus, to return from main().
  */
 int dcc_main(int argc, char **argv, const DccCollectorInfo *info, gpointer user_data);
@@ -266,8 +269,9 @@ guint64 dcc_collector_get_heartbeat_sequence(DccCollector *collector);
  * @payload_type: (nullable) full protobuf name of the payload message
  *
  * Publishes one event and counts it in events_published (heartbeats, health).
- * Returns: %FALSE with #DCC_ERROR_NOT_RUNNING while STOPPED, PAUSED or FAILED,
- *   or with the client's error (bad topic, too large, connection closed).
+ * Returns: %FALSE with #DCC_ERROR_NOT_RUNNING while STOPPED, PAUSED or FAILED
+ *   and once the collector has ended, or with the client's error (bad topic,
+ *   too large, connection closed).
  */
 gboolean dcc_publish(DccCollector *collector, const char *topic, const char *payload_type, const void *data,
                      gsize len, GError **error);

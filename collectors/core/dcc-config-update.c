@@ -2,7 +2,7 @@
 /*
  * UPDATE_CONFIG: every key of changes_json is checked against the schema
  * first; one bad key and nothing is applied. validate_only reports what would
- * happen. Otherwise the new values go in force together and a running
+ * happen, with the same status applying would get. Otherwise the new values go in force together and a running
  * collector gets them in one apply_config call; if that fails and the caller
  * asked for rollback_on_failure, the old values come back (and apply_config
  * is called with the changes reversed), else the new ones stay recorded.
@@ -211,7 +211,12 @@ void dcc_config_update_handle(DccCollector *collector, DccRequest *request)
         }
 
         result_init(&b);
-        if (payload->validate_only) {
+        /*
+         * validate_only answers exactly what applying would: SUCCESS only when
+         * every key is acceptable, else the same INVALID_ARGUMENT error with
+         * every rejection, so "check this config" cannot read as "fine".
+         */
+        if (payload->validate_only && plan->rejected->len == 0) {
                 result_from_plan(&b, plan);
                 b.result.validated_only = TRUE;
                 dcc_request_reply(request, DCC_STATUS(SUCCESS), NULL, result_finish(&b));
@@ -231,6 +236,7 @@ void dcc_config_update_handle(DccCollector *collector, DccRequest *request)
                         const DccConfigRejection *r = plan->rejected->pdata[i];
                         result_add_rejection(&b, b.rejected, r->key, r->reason);
                 }
+                b.result.validated_only = payload->validate_only;
                 dcc_request_fail(request, DCC_STATUS(ERROR), DCC_KIND(INVALID_ARGUMENT), DCC_CATEGORY(CONFIGURATION),
                                  "config.invalid", context, result_finish(&b),
                                  "collector %s: update_config: %u of %u settings rejected, none applied: %s",

@@ -35,6 +35,11 @@ G_BEGIN_DECLS
 /* Bound on flushing replies and heartbeats when the collector ends. */
 #define DCC_EXIT_FLUSH_MS 2000u
 
+/* Set by the agent's embedded backend (daemon/config.h COLLECTOR_ENV_*): defaults of --id, --heartbeat-interval, the socket. */
+#define DCC_ENV_ID "DAEMONEYE_COLLECTOR_ID"
+#define DCC_ENV_HEARTBEAT_MS "DAEMONEYE_HEARTBEAT_INTERVAL_MS"
+#define DCC_ENV_SOCKET "DAEMONEYE_SOCKET"
+
 #define DCC_PAYLOAD_TYPE_REQUEST "daemoneye.eventbus.RpcRequest"
 #define DCC_PAYLOAD_TYPE_RESPONSE "daemoneye.eventbus.RpcResponse"
 #define DCC_PAYLOAD_TYPE_HEARTBEAT "daemoneye.eventbus.Heartbeat"

@@ -192,6 +192,7 @@ void dcc_request_fail(DccRequest *request, int status, int kind, int category, c
 {
         Daemoneye__Eventbus__RpcErrorDetails details;
         g_autofree char *message = NULL;
+        g_autofree char *prefix = NULL;
         va_list args;
 
         if (!request || request->answered || !request->collector)
@@ -199,7 +200,10 @@ void dcc_request_fail(DccRequest *request, int status, int kind, int category, c
         va_start(args, format);
         message = g_strdup_vprintf(format, args);
         va_end(args);
-        dcc_collector_log(request->collector, request, G_LOG_LEVEL_INFO, "%s", message);
+        /* The reply names the collector for its reader; the log line does already. */
+        prefix = g_strconcat("collector ", request->collector->id, ": ", NULL);
+        dcc_collector_log(request->collector, request, G_LOG_LEVEL_INFO, "%s",
+                          g_str_has_prefix(message, prefix) ? message + strlen(prefix) : message);
         error_details_init(&details, kind, category, code, context_json, message);
         dcc_request_reply(request, status, &details, payload);
 }

@@ -4,14 +4,19 @@
  * for the tests. While running it publishes a counter event on
  * events.test.counter every interval_ms.
  *
- * Settings: interval_ms (int, 10..60000), verbose (bool), stall_ms (uint,
- * debug: HEALTH_CHECK completes only after this long, so callers can test
- * deadlines), cleanup_ms (uint, debug: the cleanup hook takes this long),
- * fail_apply (bool, debug: apply_config refuses every change).
+ * Settings: interval_ms (int, 10..60000), verbose (bool), label (string,
+ * 0..32 bytes, read at start only: restart_required). Debug settings, so the
+ * tests can reach every state and outcome: stall_ms (uint: HEALTH_CHECK
+ * completes only after this long), start_ms and stop_ms (uint: start and
+ * stop complete after this long, so STARTING and STOPPING last), fail_start
+ * (bool: start fails), cleanup_ms (uint: the first cleanup hook takes this
+ * long), fail_cleanup (bool: the second cleanup hook fails), fail_apply
+ * (bool: apply_config refuses every change but to fail_apply itself).
  *
- * On exit it prints "cleanup=N events=N" on stdout (N cleanup hook runs,
- * events published), and its exit status is collector-core's: 0 graceful
- * shutdown, 1 failure, 2 usage, 3 forced, 4 broker connection lost.
+ * It has two cleanup hooks. On exit it prints "cleanup=N order=A,B
+ * events=N" on stdout (cleanup hooks started, their numbers in the order
+ * they started, events published), and its exit status is collector-core's:
+ * 0 graceful shutdown, 1 failure, 2 usage, 3 forced, 4 broker connection lost.
  */
 #include <stdio.h>
 
@@ -25,6 +30,7 @@ typedef struct {
         guint64 counter;
         guint64 published;
         guint cleanups;
+        GString *order; /* "1,2": cleanup hooks in the order they started */
 } TestCollector;
 
 static const DccConfigKey schema[] = {
@@ -38,6 +44,16 @@ static const DccConfigKey schema[] = {
          .description = "Debug: the cleanup hook takes this long"},
         {.key = "fail_apply", .type = DCC_CONFIG_BOOL, .default_value = "false",
          .description = "Debug: refuse every configuration change at apply time"},
+        {.key = "label", .type = DCC_CONFIG_STRING, .default_value = "", .min.u = 0, .max.u = 32,
+         .restart_required = TRUE, .description = "A name read only when the collector starts"},
+        {.key = "start_ms", .type = DCC_CONFIG_UINT, .default_value = "0", .min.u = 0, .max.u = 600000,
+         .description = "Debug: start takes this long"},
+        {.key = "stop_ms", .type = DCC_CONFIG_UINT, .default_value = "0", .min.u = 0, .max.u = 600000,
+         .description = "Debug: stop takes this long"},
+        {.key = "fail_start", .type = DCC_CONFIG_BOOL, .default_value = "false",
+         .description = "Debug: start fails"},
+        {.key = "fail_cleanup", .type = DCC_CONFIG_BOOL, .default_value = "false",
+         .description = "Debug: the second cleanup hook fails"},
         {NULL},
 };
 
@@ -76,28 +92,61 @@ static void timer_stop(TestCollector *tc)
         g_clear_pointer(&tc->timer, g_source_unref);
 }
 
+static gboolean complete_later(gpointer user_data)
+{
+        dcc_operation_complete(user_data);
+        return G_SOURCE_REMOVE;
+}
+
+/* Completes @op now, or after @delay_ms from the main loop. */
+static void complete_after(DccOperation *op, guint64 delay_ms)
+{
+        if (delay_ms == 0) {
+                dcc_operation_complete(op);
+                return;
+        }
+        g_timeout_add((guint)delay_ms, complete_later, op);
+}
+
 static void test_start(DccCollector *collector, DccOperation *op, gpointer user_data)
 {
         TestCollector *tc = user_data;
 
         tc->collector = collector;
+        if (dcc_collector_get_bool(collector, "fail_start")) {
+                dcc_operation_fail(op, g_error_new(DCC_ERROR, DCC_ERROR_RESOURCE, "fail_start is set"));
+                return;
+        }
+        timer_stop(tc);
         timer_start(tc);
         dcc_collector_report_component(collector, "counter", DCC_HEALTH_HEALTHY, "ticking",
                                        (guint)dcc_collector_get_int(collector, "interval_ms"));
-        dcc_operation_complete(op);
+        complete_after(op, dcc_collector_get_uint(collector, "start_ms"));
 }
 
 static void test_stop(DccCollector *collector, DccOperation *op, gpointer user_data)
 {
         timer_stop(user_data);
         dcc_collector_report_component(collector, "counter", DCC_HEALTH_HEALTHY, "stopped", 0);
+        complete_after(op, dcc_collector_get_uint(collector, "stop_ms"));
+}
+
+static void test_pause(DccCollector *collector, DccOperation *op, gpointer user_data)
+{
+        timer_stop(user_data);
+        dcc_collector_report_component(collector, "counter", DCC_HEALTH_HEALTHY, "paused", 0);
         dcc_operation_complete(op);
 }
 
-static gboolean complete_later(gpointer user_data)
+static void test_resume(DccCollector *collector, DccOperation *op, gpointer user_data)
 {
-        dcc_operation_complete(user_data);
-        return G_SOURCE_REMOVE;
+        TestCollector *tc = user_data;
+
+        timer_stop(tc);
+        timer_start(tc);
+        dcc_collector_report_component(collector, "counter", DCC_HEALTH_HEALTHY, "ticking",
+                                       (guint)dcc_collector_get_int(collector, "interval_ms"));
+        dcc_operation_complete(op);
 }
 
 static void test_health(DccCollector *collector, DccOperation *op, gpointer user_data)
@@ -106,11 +155,7 @@ static void test_health(DccCollector *collector, DccOperation *op, gpointer user
         guint64 stall_ms = dcc_collector_get_uint(collector, "stall_ms");
 
         dcc_collector_set_metric(collector, "counter", (double)tc->counter);
-        if (stall_ms == 0) {
-                dcc_operation_complete(op);
-                return;
-        }
-        g_timeout_add((guint)stall_ms, complete_later, op);
+        complete_after(op, stall_ms);
 }
 
 static gboolean test_apply(DccCollector *collector, const DccConfigChange *changes, gsize n_changes,
@@ -136,22 +181,31 @@ static gboolean test_apply(DccCollector *collector, const DccConfigChange *chang
         return TRUE;
 }
 
+static void cleanup_record(TestCollector *tc, guint number)
+{
+        tc->cleanups++;
+        g_string_append_printf(tc->order, "%s%u", tc->order->len > 0 ? "," : "", number);
+}
+
 static void test_cleanup(DccCollector *collector, DccOperation *op, gpointer user_data)
 {
-        TestCollector *tc = user_data;
-        guint64 cleanup_ms = dcc_collector_get_uint(collector, "cleanup_ms");
+        cleanup_record(user_data, 1);
+        complete_after(op, dcc_collector_get_uint(collector, "cleanup_ms"));
+}
 
-        tc->cleanups++;
-        if (cleanup_ms == 0) {
-                dcc_operation_complete(op);
+static void test_cleanup_second(DccCollector *collector, DccOperation *op, gpointer user_data)
+{
+        cleanup_record(user_data, 2);
+        if (dcc_collector_get_bool(collector, "fail_cleanup")) {
+                dcc_operation_fail(op, g_error_new(DCC_ERROR, DCC_ERROR_FAILED, "fail_cleanup is set"));
                 return;
         }
-        g_timeout_add((guint)cleanup_ms, complete_later, op);
+        dcc_operation_complete(op);
 }
 
 static const char *const event_types[] = {COUNTER_TOPIC, NULL};
 static const char *const features[] = {"counter", NULL};
-static const DccOperationFunc cleanup_hooks[] = {test_cleanup, NULL};
+static const DccOperationFunc cleanup_hooks[] = {test_cleanup, test_cleanup_second, NULL};
 
 static const DccCollectorInfo info = {
         .id = "test",
@@ -163,8 +217,8 @@ static const DccCollectorInfo info = {
         .max_concurrent_requests = 4,
         .start = test_start,
         .stop = test_stop,
-        .pause = test_stop,
-        .resume = test_start,
+        .pause = test_pause,
+        .resume = test_resume,
         .health = test_health,
         .apply_config = test_apply,
         .cleanup_hooks = cleanup_hooks,
@@ -172,11 +226,12 @@ static const DccCollectorInfo info = {
 
 int main(int argc, char **argv)
 {
-        TestCollector tc = {0};
+        TestCollector tc = {.order = g_string_new(NULL)};
         int status = dcc_main(argc, argv, &info, &tc);
 
         timer_stop(&tc);
-        printf("cleanup=%u events=%" G_GUINT64_FORMAT "\n", tc.cleanups, tc.published);
+        printf("cleanup=%u order=%s events=%" G_GUINT64_FORMAT "\n", tc.cleanups, tc.order->str, tc.published);
         fflush(stdout);
+        g_string_free(tc.order, TRUE);
         return status;
 }
