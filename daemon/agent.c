@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * daemoneye-agent: one Context holding every resource, one GLib main loop.
- * For now it runs the broker; the RPC router, process manager and D-Bus
- * front join the Context in later issues.
+ * daemoneye-agent: one Context holding every resource, one GLib main loop:
+ * the broker, the audit log and the process manager; the D-Bus front joins
+ * the Context in a later issue.
  */
 #include <glib-unix.h>
 #include <signal.h>
@@ -11,8 +11,10 @@
 
 #include "agent-log.h"
 #include "agent.h"
+#include "audit-log.h"
 #include "broker.h"
 #include "config.h"
+#include "process-manager.h"
 
 /* How long queued output may drain on SIGTERM before connections are cut. */
 #define SHUTDOWN_DRAIN_MS 2000
@@ -21,6 +23,8 @@ typedef struct {
         const AgentOptions *options;
         Config *config;
         Broker *broker;
+        AuditLog *audit;
+        ProcessManager *process_manager;
         GMainLoop *loop;
         GPtrArray *sources; /* signal and watchdog sources, destroyed on exit */
         gboolean stopping;
@@ -34,7 +38,10 @@ static void context_clear(Context *ctx)
                         g_source_destroy(ctx->sources->pdata[i]);
                 g_ptr_array_unref(ctx->sources);
         }
+        /* The process manager first: its connections live in the broker. */
+        g_clear_pointer(&ctx->process_manager, process_manager_free);
         g_clear_pointer(&ctx->broker, broker_free);
+        g_clear_pointer(&ctx->audit, audit_log_free);
         g_clear_pointer(&ctx->config, config_free);
         g_clear_pointer(&ctx->loop, g_main_loop_unref);
 }
@@ -59,20 +66,31 @@ static void on_broker_shut_down(Broker *broker, gpointer user_data)
         g_main_loop_quit(ctx->loop);
 }
 
+/* Every collector is stopped: now the broker drains and closes. */
+static void on_collectors_stopped(ProcessManager *pm, gpointer user_data)
+{
+        Context *ctx = user_data;
+
+        g_message("shutting down: collectors stopped; %u clients connected",
+                  broker_get_n_connections(ctx->broker));
+        sd_notify(0, "STATUS=Shutting down: draining the broker");
+        broker_shutdown(ctx->broker, SHUTDOWN_DRAIN_MS, on_broker_shut_down, ctx);
+}
+
 static gboolean on_terminate(gpointer user_data)
 {
         Context *ctx = user_data;
 
         if (ctx->stopping) {
-                /* A second signal: the operator does not want to wait for the drain. */
+                /* A second signal: no more waiting; collectors still running get SIGKILL. */
                 g_message("second termination signal; exiting now");
                 g_main_loop_quit(ctx->loop);
                 return G_SOURCE_CONTINUE;
         }
         ctx->stopping = TRUE;
-        g_message("shutting down: %u clients connected", broker_get_n_connections(ctx->broker));
-        sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
-        broker_shutdown(ctx->broker, SHUTDOWN_DRAIN_MS, on_broker_shut_down, ctx);
+        g_message("shutting down: stopping collectors");
+        sd_notify(0, "STOPPING=1\nSTATUS=Shutting down: stopping collectors");
+        process_manager_shutdown(ctx->process_manager, on_collectors_stopped, ctx);
         return G_SOURCE_CONTINUE;
 }
 
@@ -85,10 +103,16 @@ static gboolean on_reload(gpointer user_data)
 
         sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT, g_get_monotonic_time());
         config = context_load_config(ctx, &error);
-        if (!config) {
+        if (!config || !process_manager_check_config(config, &error)) {
                 g_warning("reload: %s; keeping the current configuration", error->message);
                 sd_notify(0, "READY=1");
                 return G_SOURCE_CONTINUE;
+        }
+        /* Also when the path did not change: SIGHUP is how logrotate asks for a new file. */
+        if (!audit_log_reopen(ctx->audit, config->rpc.audit_log_path, &error)) {
+                g_warning("reload: %s; the audit log stays %s", error->message,
+                          audit_log_get_path(ctx->audit) ? audit_log_get_path(ctx->audit) : "journal-only");
+                g_clear_error(&error);
         }
 
         changes = config_diff(ctx->config, config);
@@ -97,10 +121,21 @@ static gboolean on_reload(gpointer user_data)
         for (char **line = changes; *line; line++) {
                 gboolean needs_restart = g_str_has_prefix(*line, "[broker] socket_path:") ||
                                          g_str_has_prefix(*line, "[broker] socket_mode:");
+                /* How a collector is run changes with its next process; its settings are sent at once. */
+                gboolean next_start = g_str_has_prefix(*line, "[collector ") &&
+                                      g_regex_match_simple("^\\[collector [^]]+\\] (type|exec|socket|unit|"
+                                                           "heartbeat_interval_seconds):",
+                                                           *line, 0, 0);
 
-                g_message("reload: %s%s", *line, needs_restart ? " (takes effect after a restart)" : "");
+                g_message("reload: %s%s", *line,
+                          needs_restart ? " (takes effect after a restart)"
+                          : next_start  ? " (takes effect at the collector's next start)"
+                                        : "");
         }
         broker_apply_config(ctx->broker, &config->broker);
+        broker_apply_rpc_config(ctx->broker, &config->rpc);
+        if (!ctx->stopping)
+                process_manager_apply_config(ctx->process_manager, config);
         g_clear_pointer(&ctx->config, config_free);
         ctx->config = g_steal_pointer(&config);
         sd_notify(0, "READY=1");
@@ -111,8 +146,10 @@ static gboolean on_metrics(gpointer user_data)
 {
         Context *ctx = user_data;
         g_autofree char *json = broker_get_metrics_json(ctx->broker);
+        g_autofree char *collectors = process_manager_to_json(ctx->process_manager);
 
         g_message("metrics: %s", json);
+        g_message("collectors: %s", collectors);
         return G_SOURCE_CONTINUE;
 }
 
@@ -157,8 +194,23 @@ int agent_run(const AgentOptions *options)
                 g_critical("%s", error->message);
                 return 1;
         }
+        if (!process_manager_check_config(ctx.config, &error)) {
+                g_critical("%s", error->message);
+                return 1;
+        }
+        ctx.audit = audit_log_new(ctx.config->rpc.audit_log_path, &error);
+        if (!ctx.audit) {
+                g_critical("%s", error->message);
+                return 1;
+        }
         ctx.broker = broker_new(&ctx.config->broker, &error);
         if (!ctx.broker) {
+                g_critical("%s", error->message);
+                return 1;
+        }
+        broker_apply_rpc_config(ctx.broker, &ctx.config->rpc);
+        ctx.process_manager = process_manager_new(ctx.broker, ctx.config, ctx.audit, &error);
+        if (!ctx.process_manager) {
                 g_critical("%s", error->message);
                 return 1;
         }
@@ -171,6 +223,7 @@ int agent_run(const AgentOptions *options)
                   broker_get_socket_description(ctx.broker),
                   ctx.config->path ? ctx.config->path : "defaults");
         sd_notifyf(0, "READY=1\nSTATUS=Broker listening on %s", broker_get_socket_description(ctx.broker));
+        process_manager_autostart(ctx.process_manager);
 
         g_main_loop_run(ctx.loop);
 
@@ -185,7 +238,7 @@ int agent_check_config(const AgentOptions *options)
         g_autoptr(GError) error = NULL;
         g_autoptr(Config) config = context_load_config(&ctx, &error);
 
-        if (!config) {
+        if (!config || !process_manager_check_config(config, &error)) {
                 fprintf(stderr, "%s\n", error->message);
                 return 1;
         }

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "daemoneye-build-config.h"
+#include "config-collector.h"
 #include "config.h"
 
 /* The first argument is stringified as written. */
@@ -26,6 +27,7 @@ typedef enum {
         KEY_OPTIONAL_PATH, /* absolute, or empty for "unset" */
         KEY_DROP_POLICY,
         KEY_MODE, /* octal string, "0660" */
+        KEY_BACKEND,
 } KeyType;
 
 typedef struct {
@@ -66,6 +68,7 @@ static const KeySpec key_specs[] = {
         {"process_manager", "enable_auto_restart", KEY_BOOL, PM(enable_auto_restart)},
         {"process_manager", "max_restart_attempts", KEY_UINT, PM(max_restart_attempts), 0, 1000},
         {"process_manager", "restart_backoff_seconds", KEY_UINT, PM(restart_backoff_seconds), 1, 3600},
+        {"process_manager", "backend", KEY_BACKEND, PM(backend)},
 };
 
 static const char *const known_groups = "broker, rpc, process_manager, collector <id>";
@@ -78,6 +81,40 @@ static const char *const drop_policy_names[] = {
         [DROP_POLICY_DROP_NEWEST] = "drop-newest",
         [DROP_POLICY_DISCONNECT] = "disconnect",
 };
+
+static const char *const backend_names[] = {
+        [COLLECTOR_BACKEND_AUTO] = "auto",
+        [COLLECTOR_BACKEND_EMBEDDED] = "embedded",
+        [COLLECTOR_BACKEND_SYSTEMD] = "systemd",
+};
+
+/** collector_backend_kind_to_string: Returns: the config file spelling of @kind. */
+const char *collector_backend_kind_to_string(CollectorBackendKind kind)
+{
+        if ((guint)kind >= G_N_ELEMENTS(backend_names))
+                return "unknown";
+        return backend_names[kind];
+}
+
+static gboolean backend_from_string(const char *s, CollectorBackendKind *out)
+{
+        for (guint i = 0; i < G_N_ELEMENTS(backend_names); i++) {
+                if (g_strcmp0(s, backend_names[i]) == 0) {
+                        *out = (CollectorBackendKind)i;
+                        return TRUE;
+                }
+        }
+        return FALSE;
+}
+
+/** config_find_collector: see config.h. */
+const CollectorConfig *config_find_collector(const Config *config, const char *id)
+{
+        for (CollectorConfig **c = config->collectors; c && *c; c++)
+                if (g_str_equal((*c)->id, id))
+                        return *c;
+        return NULL;
+}
 
 /** drop_policy_to_string: Returns: the config file spelling of @policy. */
 const char *drop_policy_to_string(DropPolicy policy)
@@ -129,8 +166,10 @@ Config *config_new_default(void)
                 .enable_auto_restart = TRUE,
                 .max_restart_attempts = 3,
                 .restart_backoff_seconds = 5,
+                .backend = COLLECTOR_BACKEND_AUTO,
         };
         config->collector_groups = g_new0(char *, 1);
+        config->collectors = g_new0(CollectorConfig *, 1);
         config->files = g_new0(char *, 1);
         return config;
 }
@@ -144,6 +183,9 @@ void config_free(Config *config)
         g_free(config->rpc.audit_log_path);
         g_free(config->path);
         g_strfreev(config->collector_groups);
+        for (CollectorConfig **c = config->collectors; c && *c; c++)
+                collector_config_free(*c);
+        g_free(config->collectors);
         g_strfreev(config->files);
         g_free(config);
 }
@@ -310,6 +352,12 @@ static gboolean apply_key(Config *config, const char *file, GKeyFile *kf, const 
                                            "disconnect)",
                                            value);
                 return TRUE;
+        case KEY_BACKEND:
+                if (!backend_from_string(value, field))
+                        return set_invalid(error, file, spec,
+                                           "'%s' is not a backend (accepted: auto, embedded, systemd)",
+                                           value);
+                return TRUE;
         }
         g_assert_not_reached();
 }
@@ -323,8 +371,8 @@ static void collector_group_remember(GPtrArray *groups, const char *group)
 }
 
 /* Checks and applies one file over @config; on error @config may be half-updated (the caller drops it). */
-static gboolean config_apply_file(Config *config, GPtrArray *collector_groups, const char *file,
-                                  GError **error)
+static gboolean config_apply_file(Config *config, GPtrArray *collector_groups, GPtrArray *collectors,
+                                  const char *file, GError **error)
 {
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) local = NULL;
@@ -353,8 +401,9 @@ static gboolean config_apply_file(Config *config, GPtrArray *collector_groups, c
                                             file, *g, id, COLLECTOR_ID_MAX_LEN);
                                 return FALSE;
                         }
-                        /* Its keys belong to the process manager (a later issue). */
                         collector_group_remember(collector_groups, *g);
+                        if (!collector_config_apply_group(collectors, file, kf, *g, id, error))
+                                return FALSE;
                         continue;
                 }
                 if (!group_is_known(*g)) {
@@ -431,6 +480,8 @@ Config *config_load(const char *path, gboolean must_exist, GError **error)
         g_autoptr(Config) config = config_new_default();
         g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GPtrArray) collector_groups = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) collectors =
+                g_ptr_array_new_with_free_func((GDestroyNotify)collector_config_free);
         gboolean main_exists;
 
         g_return_val_if_fail(path != NULL, NULL);
@@ -447,7 +498,7 @@ Config *config_load(const char *path, gboolean must_exist, GError **error)
                 return NULL;
 
         for (guint i = 0; i < files->len; i++)
-                if (!config_apply_file(config, collector_groups, files->pdata[i], error))
+                if (!config_apply_file(config, collector_groups, collectors, files->pdata[i], error))
                         return NULL;
 
         if (main_exists)
@@ -458,6 +509,9 @@ Config *config_load(const char *path, gboolean must_exist, GError **error)
         g_ptr_array_add(collector_groups, NULL);
         g_strfreev(config->collector_groups);
         config->collector_groups = (char **)g_ptr_array_steal(collector_groups, NULL);
+        g_ptr_array_add(collectors, NULL);
+        g_free(config->collectors);
+        config->collectors = (CollectorConfig **)g_ptr_array_steal(collectors, NULL);
         return g_steal_pointer(&config);
 }
 
@@ -477,6 +531,8 @@ static char *config_format_value(const Config *config, const KeySpec *spec)
                 return g_strdup(*(char *const *)field ? *(char *const *)field : "(unset)");
         case KEY_DROP_POLICY:
                 return g_strdup(drop_policy_to_string(*(const DropPolicy *)field));
+        case KEY_BACKEND:
+                return g_strdup(collector_backend_kind_to_string(*(const CollectorBackendKind *)field));
         }
         g_assert_not_reached();
 }
@@ -494,6 +550,7 @@ char **config_diff(const Config *old, const Config *new)
                         g_ptr_array_add(lines, g_strdup_printf("[%s] %s: %s -> %s", key_specs[i].group,
                                                                key_specs[i].name, a, b));
         }
+        collector_configs_diff(old->collectors, new->collectors, lines);
         g_ptr_array_add(lines, NULL);
         return (char **)g_ptr_array_free(lines, FALSE);
 }

@@ -48,6 +48,13 @@ typedef struct {
         char *audit_log_path;                 /* default NULL: journal only */
 } RpcConfig;
 
+/* How the process manager runs collectors; [process_manager] backend=. */
+typedef enum {
+        COLLECTOR_BACKEND_AUTO,     /* the embedded backend until the systemd one exists */
+        COLLECTOR_BACKEND_EMBEDDED, /* the agent binds, forks and connects itself */
+        COLLECTOR_BACKEND_SYSTEMD,  /* .socket units started by systemd (not implemented yet) */
+} CollectorBackendKind;
+
 typedef struct {
         guint graceful_shutdown_timeout_seconds; /* default 30, 1..3600 */
         guint force_shutdown_timeout_seconds;    /* default 10, 1..3600 */
@@ -55,7 +62,33 @@ typedef struct {
         gboolean enable_auto_restart;            /* default true */
         guint max_restart_attempts;              /* default 3, 0..1000 */
         guint restart_backoff_seconds;           /* default 5, 1..3600 */
+        CollectorBackendKind backend;            /* backend=auto|embedded|systemd, default auto */
 } ProcessManagerConfig;
+
+/*
+ * One "[collector <id>]" group. The reserved keys are parsed into fields;
+ * every other key is the collector's own setting, kept as written and
+ * validated by the collector itself when the agent sends it at start.
+ */
+typedef struct {
+        char *id;           /* the group's "<id>": one topic level */
+        char *type;         /* type=; NULL: unset (the collector's own type is not checked) */
+        char *exec;         /* exec=, the command line as written; NULL: unset */
+        char **exec_argv;   /* exec= split like a shell would; NULL: unset */
+        char *socket_path;  /* socket=; NULL: <dir of [broker] socket_path>/collectors/<id>.sock */
+        char *unit;         /* unit=; NULL: daemoneye-<id>.service */
+        gboolean autostart; /* autostart=, default true */
+        guint instances;    /* instances=, default 1, 1..64 */
+        guint heartbeat_interval_seconds; /* heartbeat_interval_seconds=, default 10, 1..3600 */
+        GHashTable *settings;             /* char* key → char* value: every other key */
+        char *file;                       /* the file that named the group first, for messages */
+} CollectorConfig;
+
+/* Variables a collector's exec= may reference as ${NAME}; the agent also sets them in its environment. */
+#define COLLECTOR_ENV_ID "DAEMONEYE_COLLECTOR_ID"
+#define COLLECTOR_ENV_TYPE "DAEMONEYE_COLLECTOR_TYPE"
+#define COLLECTOR_ENV_HEARTBEAT_MS "DAEMONEYE_HEARTBEAT_INTERVAL_MS"
+#define COLLECTOR_ENV_SOCKET "DAEMONEYE_SOCKET"
 
 typedef struct {
         BrokerConfig broker;
@@ -64,11 +97,11 @@ typedef struct {
         char *path; /* the main file read, or NULL when only defaults */
         /*
          * "[collector <id>]" group names in the order first seen, NULL-terminated.
-         * Only the id is validated (one topic level: 1..64 of [A-Za-z0-9_-]);
-         * the keys of these groups belong to the process manager, which parses
-         * them in a later issue, so they are accepted unchecked for now.
+         * The id is one topic level: 1..64 of [A-Za-z0-9_-].
          */
         char **collector_groups;
+        /* The same groups parsed, in the same order, NULL-terminated. */
+        CollectorConfig **collectors;
         char **files; /* every file read, main file first, NULL-terminated */
 } Config;
 
@@ -107,6 +140,47 @@ const char *drop_policy_to_string(DropPolicy policy);
  */
 gboolean drop_policy_from_string(const char *s, DropPolicy *out);
 
+/** collector_backend_kind_to_string: Returns: the config file spelling ("auto", "embedded", "systemd"). */
+const char *collector_backend_kind_to_string(CollectorBackendKind kind);
+
+/** config_find_collector: Returns: (transfer none) (nullable) the collector group with @id. */
+const CollectorConfig *config_find_collector(const Config *config, const char *id);
+
+/** collector_config_free: frees a collector group and everything it owns; NULL is accepted. */
+void collector_config_free(CollectorConfig *collector);
+
+/** collector_config_copy: Returns: (transfer full) a deep copy. */
+CollectorConfig *collector_config_copy(const CollectorConfig *collector);
+
+/**
+ * collector_config_get_setting_keys:
+ *
+ * Returns: (transfer container) the collector's own setting names, sorted,
+ *   NULL-terminated; the strings belong to @collector.
+ */
+const char **collector_config_get_setting_keys(const CollectorConfig *collector);
+
+/**
+ * collector_config_get_socket_path:
+ * @broker_socket_path: the [broker] socket_path in force
+ *
+ * Returns: (transfer full) socket=, or the default beside the broker socket:
+ *   "<its dir>/collectors/<id>.sock".
+ */
+char *collector_config_get_socket_path(const CollectorConfig *collector, const char *broker_socket_path);
+
+/**
+ * collector_config_expand_exec:
+ * @vars: NULL-terminated NAME, VALUE, NAME, VALUE… list
+ *
+ * Expands "${NAME}" in every word of exec= with @vars ("$$" is a literal '$').
+ * Returns: (transfer full) the argv, or %NULL with a CONFIG_ERROR naming the
+ *   file, group and variable when exec= is unset or names an unknown variable.
+ */
+char **collector_config_expand_exec(const CollectorConfig *collector, const char *const *vars,
+                                    GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Config, config_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CollectorConfig, collector_config_free)
 
 G_END_DECLS
