@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "cli-output.h"
+#include "cli-payload.h"
 
 struct _CliOutput {
         FILE *stream;
@@ -197,9 +198,15 @@ JsonNode *cli_envelope_to_json(const DebEnvelope *envelope)
                 json_builder_add_string_value(builder, text);
         } else {
                 g_autofree char *encoded = g_base64_encode(envelope->payload.data, payload_len);
+                JsonNode *decoded = cli_payload_to_json(envelope->payload_type, envelope->payload.data, payload_len);
 
                 json_builder_set_member_name(builder, "payload_base64");
                 json_builder_add_string_value(builder, encoded);
+                /* Our own schema's messages, field by field (procmond's events). */
+                if (decoded) {
+                        json_builder_set_member_name(builder, "payload_decoded");
+                        json_builder_add_value(builder, decoded);
+                }
         }
         json_builder_end_object(builder);
         return json_builder_get_root(builder);
@@ -231,6 +238,18 @@ gboolean cli_output_write_envelope(CliOutput *output, const DebEnvelope *envelop
         output_put(output, " ", 1);
         if (cli_payload_is_text(payload, payload_len)) {
                 output_put(output, payload, payload_len);
+        } else if (cli_payload_descriptor(envelope->payload_type)) {
+                g_autoptr(JsonNode) decoded = cli_payload_to_json(envelope->payload_type, payload, payload_len);
+                g_autofree char *text = decoded ? json_to_string(decoded, FALSE) : NULL;
+
+                if (text) {
+                        output_put(output, text, strlen(text));
+                } else {
+                        g_autofree char *encoded = g_base64_encode(payload, payload_len);
+
+                        output_put(output, "base64:", strlen("base64:"));
+                        output_put(output, encoded, strlen(encoded));
+                }
         } else {
                 g_autofree char *encoded = g_base64_encode(payload, payload_len);
 

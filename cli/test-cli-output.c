@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cli-output.h"
+#include "cli-payload.h"
 
 typedef struct {
         const char *data;
@@ -208,6 +209,48 @@ static void test_closed_reader(void)
         fclose(stream);
 }
 
+/* procmond's events read as JSON field by field; anything else is left alone. */
+static void test_payload_decoded(void)
+{
+        Daemoneye__Eventbus__ProcessInfo info = DAEMONEYE__EVENTBUS__PROCESS_INFO__INIT;
+        Daemoneye__Eventbus__ProcessLifecycleEvent event = DAEMONEYE__EVENTBUS__PROCESS_LIFECYCLE_EVENT__INIT;
+        char *cmdline[] = {(char *)"sleep", (char *)"10"};
+        guint8 buf[256];
+        gsize len;
+        g_autoptr(JsonNode) node = NULL;
+        JsonObject *object, *process;
+        JsonArray *args;
+
+        info.pid = 4242;
+        info.ppid = 1;
+        info.comm = (char *)"sleep";
+        info.exe = (char *)"/usr/bin/sleep";
+        info.n_cmdline = 2;
+        info.cmdline = cmdline;
+        info.start_time_us = G_GUINT64_CONSTANT(1795544051266470);
+        event.kind = DAEMONEYE__EVENTBUS__PROCESS_LIFECYCLE_KIND__PROCESS_LIFECYCLE_KIND_START;
+        event.process = &info;
+        len = daemoneye__eventbus__process_lifecycle_event__pack(&event, buf);
+
+        node = cli_payload_to_json("daemoneye.eventbus.ProcessLifecycleEvent", buf, len);
+        g_assert_nonnull(node);
+        object = json_node_get_object(node);
+        g_assert_cmpstr(json_object_get_string_member(object, "kind"), ==, "PROCESS_LIFECYCLE_KIND_START");
+        g_assert_false(json_object_has_member(object, "exit_observed_us")); /* default: not sent, not shown */
+        process = json_object_get_object_member(object, "process");
+        g_assert_cmpint(json_object_get_int_member(process, "pid"), ==, 4242);
+        g_assert_cmpint(json_object_get_int_member(process, "start_time_us"), ==, 1795544051266470);
+        g_assert_cmpstr(json_object_get_string_member(process, "exe"), ==, "/usr/bin/sleep");
+        args = json_object_get_array_member(process, "cmdline");
+        g_assert_cmpuint(json_array_get_length(args), ==, 2);
+        g_assert_cmpstr(json_array_get_string_element(args, 1), ==, "10");
+
+        /* Not our schema, or bytes that do not decode: no JSON, the caller shows base64. */
+        g_assert_null(cli_payload_to_json("com.example.Other", buf, len));
+        g_assert_null(cli_payload_to_json(NULL, buf, len));
+        g_assert_null(cli_payload_to_json("daemoneye.eventbus.ProcessLifecycleEvent", (const guint8 *)"\x12\xff", 2));
+}
+
 int main(int argc, char **argv)
 {
         signal(SIGPIPE, SIG_IGN);
@@ -217,5 +260,6 @@ int main(int argc, char **argv)
         g_test_add_func("/cli/output/json-binary-and-defaults", test_json_binary_and_defaults);
         g_test_add_func("/cli/output/pipe-flushes-when-idle", test_pipe_flushes_when_idle);
         g_test_add_func("/cli/output/closed-reader", test_closed_reader);
+        g_test_add_func("/cli/output/payload-decoded", test_payload_decoded);
         return g_test_run();
 }
