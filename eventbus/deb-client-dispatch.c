@@ -26,9 +26,10 @@ static const char *broker_error_code_to_string(int code)
                 [DAEMONEYE__EVENTBUS__ERROR_CODE__ERROR_CODE_VERSION] = "unsupported protocol version",
                 [DAEMONEYE__EVENTBUS__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED] = "permission denied",
                 [DAEMONEYE__EVENTBUS__ERROR_CODE__ERROR_CODE_SHUTTING_DOWN] = "broker shutting down",
+                [DAEMONEYE__EVENTBUS__ERROR_CODE__ERROR_CODE_QUEUE_FULL] = "queue or limit full",
         };
 
-        if (code >= 0 && (gsize)code < G_N_ELEMENTS(names))
+        if (code >= 0 && (gsize)code < G_N_ELEMENTS(names) && names[code])
                 return names[code];
         return "unknown error code";
 }
