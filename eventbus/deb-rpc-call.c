@@ -106,6 +106,7 @@ static gint timer_compare(gconstpointer a, gconstpointer b, gpointer user_data)
         return x->id < y->id ? -1 : (x->id > y->id);
 }
 
+/* Exactly at the earliest timer, or never: only the timer dispatch does this. */
 static void timers_rearm(DebRpcClient *rpc)
 {
         GSequenceIter *first = g_sequence_get_begin_iter(rpc->timers);
@@ -116,6 +117,20 @@ static void timers_rearm(DebRpcClient *rpc)
                 g_source_set_ready_time(rpc->timer_source, ((DebRpcCall *)g_sequence_get(first))->timer_us);
 }
 
+/*
+ * The wakeup only ever moves earlier outside the dispatch: each
+ * g_source_set_ready_time() writes the context's wakeup fd, and doing it on
+ * every call's start and end cost a syscall each way. A wakeup that finds
+ * nothing due (its call answered meanwhile) just re-arms.
+ */
+static void timers_arm_earlier(DebRpcClient *rpc, gint64 when_us)
+{
+        gint64 current = g_source_get_ready_time(rpc->timer_source);
+
+        if (current < 0 || when_us < current)
+                g_source_set_ready_time(rpc->timer_source, when_us);
+}
+
 static void call_set_timer(DebRpcCall *call, gint64 when_us)
 {
         DebRpcClient *rpc = call->rpc;
@@ -124,7 +139,7 @@ static void call_set_timer(DebRpcCall *call, gint64 when_us)
                 g_sequence_remove(call->timer);
         call->timer_us = when_us;
         call->timer = g_sequence_insert_sorted(rpc->timers, call, timer_compare, NULL);
-        timers_rearm(rpc);
+        timers_arm_earlier(rpc, when_us);
 }
 
 static void call_clear_timer(DebRpcCall *call)
@@ -133,7 +148,6 @@ static void call_clear_timer(DebRpcCall *call)
                 return;
         g_sequence_remove(call->timer);
         call->timer = NULL;
-        timers_rearm(call->rpc);
 }
 
 static void call_leave_flight(DebRpcCall *call)
