@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
         # build
-        meson ninja-build pkg-config gcc python3
+        meson ninja-build pkg-config gcc python3 libxml2-utils
         libglib2.0-dev libjson-glib-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev
         # sanitizer and fuzz builds
         clang libclang-rt-14-dev
