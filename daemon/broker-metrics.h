@@ -37,7 +37,7 @@ typedef struct {
         guint64 connections_accepted;
         guint64 connections_refused; /* over max_subscribers */
         guint64 protocol_errors;     /* connections closed for a fatal protocol error */
-        guint64 unrouted_responses;  /* response.* messages awaiting the RPC layer */
+        guint64 unrouted_responses;  /* replies dropped: no pending request, or not from its target */
         guint queue_high_water;      /* longest any data lane has been */
         LatencyHistogram latency;    /* publish (frame read) → fully written to the subscriber */
         GHashTable *prefixes;        /* char* prefix → BrokerTopicStats* */
