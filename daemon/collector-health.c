@@ -81,7 +81,10 @@ void supervisor_on_heartbeat(ManagedCollector *mc, const Daemoneye__Eventbus__He
         mc->last_heartbeat_real_us =
                 heartbeat->timestamp_us ? (gint64)heartbeat->timestamp_us : g_get_real_time();
         mc->last_heartbeat_mono_us = g_get_monotonic_time();
+        mc->events_published = mc->events_base + heartbeat->events_published;
         watchdog_arm(mc);
+        if (mc->pm->heartbeat_func)
+                mc->pm->heartbeat_func(mc->pm, mc->id, mc->pm->heartbeat_data);
 
         if (!mc->ready) {
                 /* Its subscriptions went to the broker before this: requests reach it now. */

@@ -197,11 +197,15 @@ static void on_stop_reply(ProcessManager *pm, ManagedCollector *mc, const DebRpc
         }
 }
 
-/* Ends the process: gracefully (RPC first) when it can still answer, else SIGTERM at once. */
-static void begin_stop(ManagedCollector *mc, gboolean graceful, const char *reason)
+/*
+ * Ends the process: gracefully (RPC first, SIGTERM after @timeout_ms or
+ * graceful_shutdown_timeout_seconds) when it can still answer, else SIGTERM at once.
+ */
+static void begin_stop(ManagedCollector *mc, gboolean graceful, guint timeout_ms, const char *reason)
 {
         ProcessManager *pm = mc->pm;
-        guint graceful_ms = pm_seconds_ms(pm->config.graceful_shutdown_timeout_seconds);
+        guint graceful_ms =
+                timeout_ms ? timeout_ms : pm_seconds_ms(pm->config.graceful_shutdown_timeout_seconds);
         g_autoptr(GError) error = NULL;
 
         mc->exit_pending = TRUE;
@@ -399,7 +403,7 @@ void supervisor_fail(ManagedCollector *mc, const char *reason, gboolean permanen
 
         if (mc->pid > 0) {
                 if (!mc->exit_pending)
-                        begin_stop(mc, graceful, message);
+                        begin_stop(mc, graceful, 0, message);
                 return; /* continues in supervisor_on_exited() */
         }
         after_gone(mc, TRUE);
@@ -424,6 +428,7 @@ void supervisor_on_exited(ManagedCollector *mc, GPid pid, int wait_status)
 
         mc->pid = 0;
         mc->ready = FALSE;
+        mc->events_base = mc->events_published; /* the next process counts from 0 */
         pm_timer_clear(&mc->startup_timer);
         pm_timer_clear(&mc->stop_timer);
         pm_timer_clear(&mc->watchdog_timer);
@@ -501,12 +506,29 @@ void supervisor_start(ManagedCollector *mc, const char *actor, ProcessManagerCal
         spawn(mc, mc->restart_pending ? "start requested during the restart backoff" : "start requested");
 }
 
-/** supervisor_stop: see process_manager_stop() (REQUESTED) and process_manager_restart() (RESTART). */
-void supervisor_stop(ManagedCollector *mc, StopCause cause, const char *actor,
-                     ProcessManagerCallback callback, gpointer user_data)
+/* Ends the process now with SIGKILL (an emergency stop), or escalates a stop under way. */
+static void kill_now(ManagedCollector *mc)
+{
+        mc->exit_pending = TRUE;
+        mc->stop_stage = 2;
+        cancel_call(mc, &mc->start_call);
+        cancel_call(mc, &mc->health_call);
+        pm_timer_clear(&mc->startup_timer);
+        pm_timer_clear(&mc->watchdog_timer);
+        pm_timer_clear(&mc->stable_timer);
+        pm_timer_clear(&mc->stop_timer);
+        collector_backend_kill(mc->pm->backend, mc->id);
+}
+
+/** supervisor_stop: see process_manager_stop_with() (REQUESTED) and process_manager_restart() (RESTART). */
+void supervisor_stop(ManagedCollector *mc, StopCause cause, ProcessManagerStopMode mode, guint timeout_ms,
+                     const char *reason, const char *actor, ProcessManagerCallback callback,
+                     gpointer user_data)
 {
         gboolean restart = cause == STOP_CAUSE_RESTART;
 
+        if (!reason)
+                reason = restart ? "restart requested" : "stop requested";
         set_actor(mc, actor);
         add_waiter(mc, restart, callback, user_data);
         mc->want_running = restart;
@@ -522,9 +544,16 @@ void supervisor_stop(ManagedCollector *mc, StopCause cause, const char *actor,
                 after_gone(mc, FALSE); /* a stop clears FAILED */
                 return;
         }
-        pm_set_state(mc, COLLECTOR_STATE_STOPPING, restart ? "restart requested" : "stop requested");
-        if (!mc->exit_pending)
-                begin_stop(mc, TRUE, restart ? "restart requested" : "stop requested");
+        pm_set_state(mc, COLLECTOR_STATE_STOPPING, reason);
+        /* A stop already under way goes on, unless this one asks for more force. */
+        if (mode == PROCESS_MANAGER_STOP_KILL && mc->stop_stage < 2) {
+                pm_log(G_LOG_LEVEL_MESSAGE, mc->id, NULL, NULL, -1,
+                       "collector %s: emergency stop (%s): SIGKILL", mc->id, reason);
+                kill_now(mc);
+        } else if (!mc->exit_pending)
+                begin_stop(mc, mode == PROCESS_MANAGER_STOP_GRACEFUL, timeout_ms, reason);
+        else if (mode == PROCESS_MANAGER_STOP_TERMINATE && mc->stop_stage == 0)
+                terminate_now(mc);
 }
 
 /** supervisor_is_idle: Returns: %TRUE when no process runs and none is about to. */

@@ -45,11 +45,20 @@ gboolean process_manager_start(ProcessManager *pm, const char *id, const char *a
 gboolean process_manager_stop(ProcessManager *pm, const char *id, const char *actor,
                               ProcessManagerCallback callback, gpointer user_data, GError **error)
 {
+        return process_manager_stop_with(pm, id, PROCESS_MANAGER_STOP_GRACEFUL, 0, NULL, actor, callback,
+                                         user_data, error);
+}
+
+/** process_manager_stop_with: see process-manager.h. */
+gboolean process_manager_stop_with(ProcessManager *pm, const char *id, ProcessManagerStopMode mode,
+                                   guint timeout_ms, const char *reason, const char *actor,
+                                   ProcessManagerCallback callback, gpointer user_data, GError **error)
+{
         ManagedCollector *mc = lookup(pm, id, error);
 
         if (!mc)
                 return FALSE;
-        supervisor_stop(mc, STOP_CAUSE_REQUESTED, actor, callback, user_data);
+        supervisor_stop(mc, STOP_CAUSE_REQUESTED, mode, timeout_ms, reason, actor, callback, user_data);
         return TRUE;
 }
 
@@ -61,7 +70,8 @@ gboolean process_manager_restart(ProcessManager *pm, const char *id, const char 
 
         if (!mc || refuse_if_stopping(pm, id, error))
                 return FALSE;
-        supervisor_stop(mc, STOP_CAUSE_RESTART, actor, callback, user_data);
+        supervisor_stop(mc, STOP_CAUSE_RESTART, PROCESS_MANAGER_STOP_GRACEFUL, 0, NULL, actor, callback,
+                        user_data);
         return TRUE;
 }
 

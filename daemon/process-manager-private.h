@@ -75,7 +75,9 @@ struct _ManagedCollector {
         gint64 running_since; /* monotonic µs, 0 unless RUNNING/PAUSED */
         gint64 last_heartbeat_real_us;
         gint64 last_heartbeat_mono_us;
-        guint stop_stage; /* 0 graceful, 1 SIGTERM sent, 2 SIGKILL sent */
+        guint64 events_published; /* as its last heartbeat said; kept across its restarts */
+        guint64 events_base;      /* the sum of earlier processes' counts */
+        guint stop_stage;         /* 0 graceful, 1 SIGTERM sent, 2 SIGKILL sent */
 
         GSource *restart_timer;    /* backoff before an automatic restart */
         GSource *startup_timer;    /* spawned → first heartbeat deadline */
@@ -113,6 +115,8 @@ struct _ProcessManager {
 
         GArray *state_funcs; /* of PmStateFunc */
         guint next_state_func_id;
+        ProcessManagerHeartbeatFunc heartbeat_func;
+        gpointer heartbeat_data;
 
         GQueue deferred; /* of PmDeferred: callbacks due, run from an idle */
         GSource *deferred_idle;
@@ -216,8 +220,9 @@ ManagedCollector *supervisor_new(ProcessManager *pm, const char *id, const Colle
 void supervisor_free(ManagedCollector *mc);
 void supervisor_start(ManagedCollector *mc, const char *actor, ProcessManagerCallback callback,
                       gpointer user_data);
-void supervisor_stop(ManagedCollector *mc, StopCause cause, const char *actor,
-                     ProcessManagerCallback callback, gpointer user_data);
+void supervisor_stop(ManagedCollector *mc, StopCause cause, ProcessManagerStopMode mode, guint timeout_ms,
+                     const char *reason, const char *actor, ProcessManagerCallback callback,
+                     gpointer user_data);
 void supervisor_on_heartbeat(ManagedCollector *mc, const Daemoneye__Eventbus__Heartbeat *heartbeat);
 void supervisor_on_disconnected(ManagedCollector *mc);
 void supervisor_on_exited(ManagedCollector *mc, GPid pid, int wait_status);

@@ -433,7 +433,8 @@ void process_manager_apply_config(ProcessManager *pm, const Config *config)
                         continue;
                 mc->removed = TRUE;
                 /* Stopped (now or once its process is gone), then dropped. */
-                supervisor_stop(mc, STOP_CAUSE_REQUESTED, NULL, NULL, NULL);
+                supervisor_stop(mc, STOP_CAUSE_REQUESTED, PROCESS_MANAGER_STOP_GRACEFUL, 0, NULL, NULL, NULL,
+                                NULL);
         }
 }
 
@@ -475,7 +476,8 @@ void process_manager_shutdown(ProcessManager *pm, ProcessManagerShutdownFunc fun
                 ManagedCollector *mc = g_hash_table_lookup(pm->by_id, ids->pdata[i]);
 
                 if (mc && (mc->pid > 0 || mc->want_running || mc->restart_timer))
-                        supervisor_stop(mc, STOP_CAUSE_REQUESTED, NULL, NULL, NULL);
+                        supervisor_stop(mc, STOP_CAUSE_REQUESTED, PROCESS_MANAGER_STOP_GRACEFUL, 0, NULL,
+                                        NULL, NULL, NULL);
         }
         pm_maybe_finish_shutdown(pm);
 }
@@ -501,6 +503,7 @@ static ProcessManagerCollectorInfo *info_new(ManagedCollector *mc)
         info->pid = (pid_t)mc->pid;
         info->restart_count = mc->restart_count;
         info->last_heartbeat_us = mc->last_heartbeat_real_us;
+        info->events_published = mc->events_published;
         info->uptime_us = mc->running_since ? (guint64)(g_get_monotonic_time() - mc->running_since) : 0;
         info->autostart = mc->config->autostart;
         info->last_error = g_strdup(mc->last_error);
@@ -553,6 +556,8 @@ char *process_manager_to_json(ProcessManager *pm)
                 json_builder_add_int_value(builder, info->last_heartbeat_us);
                 json_builder_set_member_name(builder, "uptime_us");
                 json_builder_add_int_value(builder, (gint64)info->uptime_us);
+                json_builder_set_member_name(builder, "events_published");
+                json_builder_add_int_value(builder, (gint64)info->events_published);
                 json_builder_set_member_name(builder, "autostart");
                 json_builder_add_boolean_value(builder, info->autostart);
                 if (info->last_error) {
@@ -576,6 +581,14 @@ guint process_manager_add_state_func(ProcessManager *pm, ProcessManagerStateFunc
 
         g_array_append_val(pm->state_funcs, f);
         return f.id;
+}
+
+/** process_manager_set_heartbeat_func: see process-manager.h. */
+void process_manager_set_heartbeat_func(ProcessManager *pm, ProcessManagerHeartbeatFunc func,
+                                        gpointer user_data)
+{
+        pm->heartbeat_func = func;
+        pm->heartbeat_data = user_data;
 }
 
 /** process_manager_remove_state_func: see process-manager.h. */

@@ -85,6 +85,7 @@ typedef struct {
         pid_t pid;                /* 0 when not running */
         guint restart_count;      /* automatic restarts since the agent started */
         gint64 last_heartbeat_us; /* wall clock, 0 if none yet */
+        guint64 events_published; /* as its heartbeats report, summed over its processes */
         guint64 uptime_us;        /* since it last reached RUNNING, 0 unless RUNNING or PAUSED */
         gboolean autostart;
         char *last_error; /* (nullable) why it last failed */
@@ -104,6 +105,10 @@ typedef void (*ProcessManagerCallback)(ProcessManager *pm, const char *collector
 typedef void (*ProcessManagerStateFunc)(ProcessManager *pm, const char *collector_id,
                                         CollectorState old_state, CollectorState new_state,
                                         const char *reason, gpointer user_data);
+
+/* A heartbeat of @collector_id arrived: its LastHeartbeat and events published changed. */
+typedef void (*ProcessManagerHeartbeatFunc)(ProcessManager *pm, const char *collector_id,
+                                            gpointer user_data);
 
 typedef void (*ProcessManagerShutdownFunc)(ProcessManager *pm, gpointer user_data);
 
@@ -183,6 +188,10 @@ guint process_manager_add_state_func(ProcessManager *pm, ProcessManagerStateFunc
                                      GDestroyNotify destroy);
 void process_manager_remove_state_func(ProcessManager *pm, guint id);
 
+/** process_manager_set_heartbeat_func: @func (nullable) replaces the one set before. */
+void process_manager_set_heartbeat_func(ProcessManager *pm, ProcessManagerHeartbeatFunc func,
+                                        gpointer user_data);
+
 /*
  * The operations. Each returns %FALSE with a PROCESS_MANAGER_ERROR (unknown
  * collector, an operation impossible in its state, the agent stopping)
@@ -198,6 +207,24 @@ gboolean process_manager_start(ProcessManager *pm, const char *id, const char *a
 /** process_manager_stop: graceful shutdown, then SIGTERM, then SIGKILL; done when the process is gone. */
 gboolean process_manager_stop(ProcessManager *pm, const char *id, const char *actor,
                               ProcessManagerCallback callback, gpointer user_data, GError **error);
+
+typedef enum {
+        PROCESS_MANAGER_STOP_GRACEFUL,  /* RPC GracefulShutdown, then SIGTERM, then SIGKILL */
+        PROCESS_MANAGER_STOP_TERMINATE, /* SIGTERM at once, then SIGKILL */
+        PROCESS_MANAGER_STOP_KILL,      /* SIGKILL at once (an emergency shutdown) */
+} ProcessManagerStopMode;
+
+/**
+ * process_manager_stop_with:
+ * @timeout_ms: how long a graceful stop waits before SIGTERM; 0: graceful_shutdown_timeout_seconds
+ * @reason: (nullable) for the log and the collector ("stop requested")
+ *
+ * As process_manager_stop(), with the force of @mode; a stop under way is
+ * escalated when @mode is more forceful than the one it began with.
+ */
+gboolean process_manager_stop_with(ProcessManager *pm, const char *id, ProcessManagerStopMode mode,
+                                   guint timeout_ms, const char *reason, const char *actor,
+                                   ProcessManagerCallback callback, gpointer user_data, GError **error);
 
 /** process_manager_restart: stop, then start; not counted as an automatic restart. */
 gboolean process_manager_restart(ProcessManager *pm, const char *id, const char *actor,
