@@ -95,6 +95,7 @@ void broker_connection_free(BrokerConnection *c)
         if (c->closed_destroy)
                 c->closed_destroy(c->closed_data);
         g_free(c->expected_client_id);
+        g_free(c->stream_pattern);
         g_free(c->client_id);
         g_free(c);
 }
@@ -270,6 +271,8 @@ static void connection_handle_hello(BrokerConnection *c, const DebEnvelope *env)
         welcome.session_id = c->session_id;
         broker_connection_send_control(c, MESSAGE_TYPE(WELCOME), &welcome.base, correlation_id);
         broker_connection_log(c, G_LOG_LEVEL_DEBUG, "connected (uid %u)", (guint)c->uid);
+        if (c->stream_pattern)
+                broker_connection_subscribe_stream(c);
 }
 
 static void connection_handle_publish(BrokerConnection *c, const DebEnvelope *env, const DebFrame *frame,
@@ -333,6 +336,14 @@ static void connection_handle_frame(BrokerConnection *c, const DebFrame *frame, 
         case MESSAGE_TYPE(HEARTBEAT):
         case MESSAGE_TYPE(RPC_REQUEST):
         case MESSAGE_TYPE(RPC_RESPONSE):
+                if (c->stream_pattern) {
+                        broker_connection_send_error(c, ERROR_CODE(PERMISSION_DENIED),
+                                                     envelope_correlation_id(env), FALSE,
+                                                     "publish to '%s': an event stream from "
+                                                     "OpenEventStream is read-only; message dropped",
+                                                     env->topic);
+                        break;
+                }
                 connection_handle_publish(c, env, frame, ingress_us);
                 break;
         case MESSAGE_TYPE(SUBSCRIBE):

@@ -98,6 +98,7 @@ struct _BrokerConnection {
 
         /* broker_adopt_fd(): a Hello must give this client id; NULL for accepted connections. */
         char *expected_client_id;
+        char *stream_pattern;         /* a D-Bus event stream: subscribed to this at its Hello, read-only */
         BrokerClosedFunc closed_func; /* runs once, at the end of the dispatch that closed it */
         gpointer closed_data;
         GDestroyNotify closed_destroy;
@@ -156,6 +157,7 @@ GVariant *broker_connection_to_variant(const BrokerConnection *c);
 void broker_connection_handle_subscribe(BrokerConnection *c, const DebEnvelope *env);
 void broker_connection_handle_unsubscribe(BrokerConnection *c, const DebEnvelope *env);
 void broker_connection_remove_subscriptions(BrokerConnection *c);
+void broker_connection_subscribe_stream(BrokerConnection *c);
 gboolean broker_topic_is_rpc_response(const char *topic);
 
 /* broker-rpc.c */

@@ -61,6 +61,14 @@ void broker_connection_handle_subscribe(BrokerConnection *c, const DebEnvelope *
                 return;
 
         for (gsize i = 0; i < sub->n_patterns; i++) {
+                /* polkit allowed the stream its one pattern, nothing more. */
+                if (c->stream_pattern && strcmp(sub->patterns[i], c->stream_pattern) != 0) {
+                        broker_connection_send_error(
+                                c, ERROR_CODE(PERMISSION_DENIED), correlation_id, FALSE,
+                                "subscribe: pattern '%s': this event stream was opened for '%s' only",
+                                sub->patterns[i], c->stream_pattern);
+                        return;
+                }
                 /*
                  * Replies go only to the requester. '#' and '+…' patterns are
                  * fine: routing never offers them response.* topics.
@@ -126,6 +134,20 @@ void broker_connection_handle_unsubscribe(BrokerConnection *c, const DebEnvelope
                 g_hash_table_remove(c->patterns, key);
         }
         broker_connection_send_ack(c, unsub->patterns, unsub->n_patterns, correlation_id);
+}
+
+/** broker_connection_subscribe_stream: subscribes an event stream to its pattern, once its Hello is done. */
+void broker_connection_subscribe_stream(BrokerConnection *c)
+{
+        char *pattern;
+
+        if (!c->patterns)
+                c->patterns = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        if (g_hash_table_contains(c->patterns, c->stream_pattern))
+                return;
+        pattern = g_strdup(c->stream_pattern);
+        g_hash_table_add(c->patterns, pattern);
+        deb_topic_trie_add(c->broker->trie, pattern, c);
 }
 
 /** broker_connection_remove_subscriptions: takes every pattern of @c out of the trie. */

@@ -599,6 +599,38 @@ static BrokerConnection *find_session(GList *list, guint64 session)
         return NULL;
 }
 
+/** broker_adopt_stream_fd: see broker.h. */
+guint64 broker_adopt_stream_fd(Broker *broker, int fd, const char *pattern, const char *owner,
+                               GError **error)
+{
+        BrokerConnection *c;
+        guint64 session;
+
+        g_return_val_if_fail(pattern != NULL, 0);
+
+        if (!deb_pattern_validate(pattern, error)) {
+                close(fd);
+                return 0;
+        }
+        if (broker_topic_is_rpc_response(pattern)) {
+                close(fd);
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                            "pattern '%s': RPC replies (response.*) are delivered only to their requester",
+                            pattern);
+                return 0;
+        }
+        session = broker_adopt_fd(broker, fd, NULL, NULL, NULL, NULL, error);
+        if (!session)
+                return 0;
+        c = find_session(broker->connections.head, session);
+        if (!c)
+                return 0; /* not reached: it was just registered */
+        c->stream_pattern = g_strdup(pattern);
+        broker_connection_log(c, G_LOG_LEVEL_MESSAGE, "event stream for '%s' opened by %s", pattern,
+                              owner ? owner : "(unknown)");
+        return session;
+}
+
 /** broker_forget_closed_func: see broker.h. */
 gboolean broker_forget_closed_func(Broker *broker, guint64 session_id)
 {
@@ -627,6 +659,12 @@ const BrokerConfig *broker_get_config(Broker *broker)
 const char *broker_get_socket_description(Broker *broker)
 {
         return broker_socket_describe(&broker->socket);
+}
+
+/** broker_get_messages_routed: see broker.h. */
+guint64 broker_get_messages_routed(Broker *broker)
+{
+        return broker->metrics->total.published;
 }
 
 /** broker_get_n_connections: Returns: connections currently open. */

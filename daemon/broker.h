@@ -89,6 +89,21 @@ guint64 broker_adopt_fd(Broker *broker, int fd, const char *expected_client_id, 
                         gpointer user_data, GDestroyNotify destroy, GError **error);
 
 /**
+ * broker_adopt_stream_fd:
+ * @fd: (transfer full) our end of a socketpair handed to a D-Bus caller; closed on failure too
+ * @pattern: what the stream delivers; validated here
+ * @owner: (nullable) who it is for, as the logs should name them
+ *
+ * As broker_adopt_fd(), for an event stream from OpenEventStream: once the
+ * peer's Hello is answered the connection is subscribed to @pattern; it may
+ * subscribe again to @pattern and unsubscribe, but other patterns and any
+ * publish are refused with a non-fatal PERMISSION_DENIED Error.
+ * Returns: the session id, or 0 with an error (a #DEB_ERROR for a bad pattern).
+ */
+guint64 broker_adopt_stream_fd(Broker *broker, int fd, const char *pattern, const char *owner,
+                               GError **error);
+
+/**
  * broker_forget_closed_func:
  *
  * The closed callback of connection @session_id will not run; its destroy
@@ -129,6 +144,9 @@ GVariant *broker_get_metrics(Broker *broker);
 
 /** broker_get_metrics_json: Returns: (transfer full) broker_get_metrics() as one line of JSON. */
 char *broker_get_metrics_json(Broker *broker);
+
+/** broker_get_messages_routed: Returns: messages accepted for routing since the broker started. */
+guint64 broker_get_messages_routed(Broker *broker);
 
 /** broker_get_n_connections: Returns: connections currently open. */
 guint broker_get_n_connections(Broker *broker);
