@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * daemoneye-agent: one Context holding every resource, one GLib main loop:
- * the broker, the audit log and the process manager; the D-Bus front joins
- * the Context in a later issue.
+ * the broker, the audit log, the process manager and the D-Bus front (whose
+ * sd_event is driven by a GSource on that same loop).
  */
 #include <glib-unix.h>
 #include <signal.h>
@@ -14,10 +14,13 @@
 #include "audit-log.h"
 #include "broker.h"
 #include "config.h"
+#include "dbus-front.h"
 #include "process-manager.h"
 
 /* How long queued output may drain on SIGTERM before connections are cut. */
 #define SHUTDOWN_DRAIN_MS 2000
+/* After the bus connection is lost: how often to try again. */
+#define BUS_RETRY_MS 5000
 
 typedef struct {
         const AgentOptions *options;
@@ -25,6 +28,9 @@ typedef struct {
         Broker *broker;
         AuditLog *audit;
         ProcessManager *process_manager;
+        DbusFront *front;
+        GSource *bus_retry; /* reconnecting after the bus went away */
+        gboolean ready;     /* READY=1 sent */
         GMainLoop *loop;
         GPtrArray *sources; /* signal and watchdog sources, destroyed on exit */
         gboolean stopping;
@@ -38,7 +44,13 @@ static void context_clear(Context *ctx)
                         g_source_destroy(ctx->sources->pdata[i]);
                 g_ptr_array_unref(ctx->sources);
         }
-        /* The process manager first: its connections live in the broker. */
+        if (ctx->bus_retry) {
+                g_source_destroy(ctx->bus_retry);
+                g_clear_pointer(&ctx->bus_retry, g_source_unref);
+        }
+        /* The front first: it watches the process manager; calls still pending are answered as cancelled. */
+        g_clear_pointer(&ctx->front, dbus_front_free);
+        /* The process manager next: its connections live in the broker. */
         g_clear_pointer(&ctx->process_manager, process_manager_free);
         g_clear_pointer(&ctx->broker, broker_free);
         g_clear_pointer(&ctx->audit, audit_log_free);
@@ -88,31 +100,39 @@ static gboolean on_terminate(gpointer user_data)
                 return G_SOURCE_CONTINUE;
         }
         ctx->stopping = TRUE;
+        if (ctx->front)
+                dbus_front_set_state(ctx->front, "stopping");
         g_message("shutting down: stopping collectors");
         sd_notify(0, "STOPPING=1\nSTATUS=Shutting down: stopping collectors");
         process_manager_shutdown(ctx->process_manager, on_collectors_stopped, ctx);
         return G_SOURCE_CONTINUE;
 }
 
-static gboolean on_reload(gpointer user_data)
+/* SIGHUP and Agent1.Reload(): %FALSE when the new configuration is refused (the current one stays). */
+static gboolean context_reload(Context *ctx, GError **error)
 {
-        Context *ctx = user_data;
-        g_autoptr(GError) error = NULL;
+        g_autoptr(GError) local_error = NULL;
         g_autoptr(Config) config = NULL;
         g_auto(GStrv) changes = NULL;
 
         sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT, g_get_monotonic_time());
-        config = context_load_config(ctx, &error);
-        if (!config || !process_manager_check_config(config, &error)) {
-                g_warning("reload: %s; keeping the current configuration", error->message);
+        if (ctx->front)
+                dbus_front_set_state(ctx->front, "reloading");
+        config = context_load_config(ctx, &local_error);
+        if (!config || !process_manager_check_config(config, &local_error)) {
+                g_warning("reload: %s; keeping the current configuration", local_error->message);
                 sd_notify(0, "READY=1");
-                return G_SOURCE_CONTINUE;
+                if (ctx->front)
+                        dbus_front_set_state(ctx->front, ctx->stopping ? "stopping" : "running");
+                g_propagate_prefixed_error(error, g_steal_pointer(&local_error),
+                                           "reload refused, the current configuration stays: ");
+                return FALSE;
         }
         /* Also when the path did not change: SIGHUP is how logrotate asks for a new file. */
-        if (!audit_log_reopen(ctx->audit, config->rpc.audit_log_path, &error)) {
-                g_warning("reload: %s; the audit log stays %s", error->message,
+        if (!audit_log_reopen(ctx->audit, config->rpc.audit_log_path, &local_error)) {
+                g_warning("reload: %s; the audit log stays %s", local_error->message,
                           audit_log_get_path(ctx->audit) ? audit_log_get_path(ctx->audit) : "journal-only");
-                g_clear_error(&error);
+                g_clear_error(&local_error);
         }
 
         changes = config_diff(ctx->config, config);
@@ -139,6 +159,16 @@ static gboolean on_reload(gpointer user_data)
         g_clear_pointer(&ctx->config, config_free);
         ctx->config = g_steal_pointer(&config);
         sd_notify(0, "READY=1");
+        if (ctx->front) {
+                dbus_front_collectors_changed(ctx->front);
+                dbus_front_set_state(ctx->front, ctx->stopping ? "stopping" : "running");
+        }
+        return TRUE;
+}
+
+static gboolean on_reload(gpointer user_data)
+{
+        context_reload(user_data, NULL);
         return G_SOURCE_CONTINUE;
 }
 
@@ -177,6 +207,103 @@ static void context_watch_signals(Context *ctx)
         if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
                 context_add_source(ctx, g_timeout_source_new((guint)MAX(watchdog_usec / 2000, 1)),
                                    on_watchdog);
+}
+
+/* Ready once the broker listens and, with a D-Bus front, once its name is ours. */
+static void context_ready(Context *ctx)
+{
+        if (ctx->front)
+                dbus_front_set_state(ctx->front, ctx->stopping ? "stopping" : "running");
+        if (ctx->ready)
+                return;
+        ctx->ready = TRUE;
+        sd_notifyf(0, "READY=1\nSTATUS=Broker listening on %s%s", broker_get_socket_description(ctx->broker),
+                   ctx->front ? "; " DBUS_FRONT_SERVICE " on D-Bus" : "");
+}
+
+static gboolean front_reload(gpointer user_data, GError **error)
+{
+        return context_reload(user_data, error);
+}
+
+static void front_shutdown(gpointer user_data)
+{
+        Context *ctx = user_data;
+
+        if (!ctx->stopping)
+                on_terminate(ctx);
+}
+
+static void front_name_acquired(gpointer user_data)
+{
+        context_ready(user_data);
+}
+
+static gboolean context_start_front(Context *ctx, GError **error);
+
+static gboolean on_bus_retry(gpointer user_data)
+{
+        Context *ctx = user_data;
+        g_autoptr(GError) error = NULL;
+
+        if (ctx->stopping || context_start_front(ctx, &error)) {
+                g_clear_pointer(&ctx->bus_retry, g_source_unref);
+                return G_SOURCE_REMOVE;
+        }
+        g_debug("D-Bus: %s", error->message);
+        return G_SOURCE_CONTINUE;
+}
+
+/* The connection is gone: drop the front (not from within its own callback) and try again later. */
+static gboolean on_front_dropped(gpointer user_data)
+{
+        Context *ctx = user_data;
+
+        g_clear_pointer(&ctx->front, dbus_front_free);
+        if (!ctx->stopping && !ctx->bus_retry) {
+                ctx->bus_retry = g_timeout_source_new(BUS_RETRY_MS);
+                g_source_set_callback(ctx->bus_retry, on_bus_retry, ctx, NULL);
+                g_source_attach(ctx->bus_retry, NULL);
+        }
+        return G_SOURCE_REMOVE;
+}
+
+static void front_lost(gpointer user_data, gboolean disconnected, const char *why)
+{
+        Context *ctx = user_data;
+
+        if (!disconnected) {
+                /* Another agent has the name, or the bus policy refuses it to us: two agents must not run.
+                 */
+                g_critical("D-Bus: %s; stopping", why);
+                ctx->exit_code = 1;
+                front_shutdown(ctx);
+                return;
+        }
+        g_warning("D-Bus: %s; the broker and the collectors carry on; reconnecting every %u s", why,
+                  BUS_RETRY_MS / 1000);
+        g_idle_add(on_front_dropped, ctx);
+}
+
+static gboolean context_start_front(Context *ctx, GError **error)
+{
+        const AgentOptions *options = ctx->options;
+        const DbusFrontHooks hooks = {
+                .reload = front_reload,
+                .shutdown = front_shutdown,
+                .name_acquired = front_name_acquired,
+                .lost = front_lost,
+                .user_data = ctx,
+        };
+        DbusFrontBusType type = options->bus_address                      ? DBUS_FRONT_BUS_ADDRESS
+                                : g_strcmp0(options->bus, "session") == 0 ? DBUS_FRONT_BUS_SESSION
+                                                                          : DBUS_FRONT_BUS_SYSTEM;
+
+        ctx->front =
+                dbus_front_new(type, options->bus_address, ctx->broker, ctx->process_manager, &hooks, error);
+        if (ctx->front)
+                g_message("D-Bus: connected; asking for %s", DBUS_FRONT_SERVICE);
+        return ctx->front != NULL;
 }
 
 /** agent_run: see agent.h. */
@@ -222,7 +349,18 @@ int agent_run(const AgentOptions *options)
         g_message("daemoneye-agent %s: broker listening on %s (config %s)", DAEMONEYE_VERSION,
                   broker_get_socket_description(ctx.broker),
                   ctx.config->path ? ctx.config->path : "defaults");
-        sd_notifyf(0, "READY=1\nSTATUS=Broker listening on %s", broker_get_socket_description(ctx.broker));
+        if (g_strcmp0(options->bus, "none") != 0 && !context_start_front(&ctx, &error)) {
+                /* Asked for by name: that bus or nothing. The default: run without it, say so. */
+                if (options->bus || options->bus_address) {
+                        g_critical("D-Bus: %s", error->message);
+                        return 1;
+                }
+                g_warning("D-Bus: %s; running without the D-Bus front (org.daemoneye.Agent1)",
+                          error->message);
+                g_clear_error(&error);
+        }
+        if (!ctx.front)
+                context_ready(&ctx);
         process_manager_autostart(ctx.process_manager);
 
         g_main_loop_run(ctx.loop);

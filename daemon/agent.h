@@ -10,6 +10,10 @@ typedef struct {
         gboolean config_explicit; /* --config given: the file must exist */
         char *socket_path;        /* --socket: overrides [broker] socket_path, also across reloads */
         gboolean verbose;
+        /* The D-Bus front: --bus=system (the default; without a reachable system bus the agent runs
+         * without it), --bus=session, --bus=none, or --bus-address=ADDR. */
+        char *bus;         /* "system", "session", "none"; NULL: system */
+        char *bus_address; /* --bus-address */
 } AgentOptions;
 
 /**

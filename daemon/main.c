@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* daemoneye-agent [--config FILE] [--check-config] [--socket PATH] [--version] [--verbose] */
+/*
+ * daemoneye-agent [--config FILE] [--check-config] [--socket PATH]
+ *                 [--bus=system|session|none] [--bus-address=ADDR] [--version] [--verbose]
+ */
 #include <glib.h>
 #include <stdio.h>
 
@@ -12,6 +15,8 @@ int main(int argc, char **argv)
         g_autoptr(GError) error = NULL;
         g_autofree char *config_path = NULL;
         g_autofree char *socket_path = NULL;
+        g_autofree char *bus = NULL;
+        g_autofree char *bus_address = NULL;
         gboolean check_config = FALSE, version = FALSE, verbose = FALSE;
         const GOptionEntry entries[] = {
                 {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
@@ -20,6 +25,10 @@ int main(int argc, char **argv)
                  "Validate the configuration and its drop-ins, then exit", NULL},
                 {"socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path,
                  "EventBus socket (overrides socket_path)", "PATH"},
+                {"bus", 0, 0, G_OPTION_ARG_STRING, &bus,
+                 "D-Bus front on the system bus (default), the session bus, or none", "system|session|none"},
+                {"bus-address", 0, 0, G_OPTION_ARG_STRING, &bus_address,
+                 "D-Bus front on the bus at this address", "ADDRESS"},
                 {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Show the version and exit", NULL},
                 {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages too", NULL},
                 {NULL},
@@ -47,7 +56,18 @@ int main(int argc, char **argv)
                 return 2;
         }
 
+        if (bus && !g_strv_contains((const char *const[]){"system", "session", "none", NULL}, bus)) {
+                fprintf(stderr, "daemoneye-agent: --bus=%s: expected system, session or none\n", bus);
+                return 2;
+        }
+        if (bus && bus_address) {
+                fprintf(stderr, "daemoneye-agent: --bus and --bus-address exclude each other\n");
+                return 2;
+        }
+
         options.config_explicit = config_path != NULL;
+        options.bus = bus;
+        options.bus_address = bus_address;
         options.config_path = config_path ? config_path : (char *)DAEMONEYE_CONFIG_FILE;
         options.socket_path = socket_path;
         options.verbose = verbose;
