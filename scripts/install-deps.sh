@@ -7,6 +7,8 @@ packages=(
         # build
         meson ninja-build pkg-config gcc python3 libxml2-utils
         libglib2.0-dev libjson-glib-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev
+        # the D-Bus front's tests: a private bus, the real polkitd, busctl/gdbus/dbus-send, setpriv/unshare
+        dbus-daemon dbus-bin polkitd systemd libglib2.0-bin util-linux
         # sanitizer and fuzz builds
         clang libclang-rt-14-dev
         # benchmark peers (tests/bench)
