@@ -57,8 +57,9 @@ struct _Broker {
         gpointer shutdown_data;
         gint64 shutdown_deadline;
         GSource *shutdown_source;
-        gboolean shutting_down; /* no more input from anyone */
-        gboolean freeing;       /* broker_free(): closed callbacks of adopted connections stay quiet */
+        gboolean shutting_down;  /* no more input from anyone */
+        gboolean freeing;        /* broker_free(): closed callbacks of adopted connections stay quiet */
+        gboolean in_io_dispatch; /* broker_io_dispatch() is running: a nested iteration does nothing */
 
         BrokerRpc *rpc; /* RPC routing: requests awaiting replies (broker-rpc.c) */
 };

@@ -303,9 +303,16 @@ static void on_call_done(DebRpcClient *rpc, const DebRpcResponse *response, cons
                        "collector %s: %s: %s (%" G_GUINT64_FORMAT " us)", info->target, operation,
                        error->message, info->duration_us);
         else
-                pm_log(G_LOG_LEVEL_INFO, info->target, operation, info->correlation_id,
-                       (gint64)info->duration_us, "collector %s: %s: %s (%" G_GUINT64_FORMAT " us)",
-                       info->target, operation, deb_rpc_status_to_string(info->status), info->duration_us);
+                /* Read-only calls that tools poll are in the audit record already; the rest is worth a line.
+                 */
+                pm_log(info->operation == DAEMONEYE__EVENTBUS__RPC_OPERATION__RPC_OPERATION_HEALTH_CHECK ||
+                                       info->operation ==
+                                               DAEMONEYE__EVENTBUS__RPC_OPERATION__RPC_OPERATION_GET_CAPABILITIES
+                               ? G_LOG_LEVEL_DEBUG
+                               : G_LOG_LEVEL_INFO,
+                       info->target, operation, info->correlation_id, (gint64)info->duration_us,
+                       "collector %s: %s: %s (%" G_GUINT64_FORMAT " us)", info->target, operation,
+                       deb_rpc_status_to_string(info->status), info->duration_us);
 
         call->done(pm, mc, response, error, call->data);
         g_free(call->actor);

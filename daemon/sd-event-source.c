@@ -120,6 +120,12 @@ GSource *sd_event_source_glib_new(sd_event *event)
         s->event = sd_event_ref(event);
         s->fd_tag = g_source_add_unix_fd(&s->source, sd_event_get_fd(event), G_IO_IN);
         g_source_set_name(&s->source, "sd-event");
+        /*
+         * No blocking around dispatch (it costs GLib two wakeups per
+         * dispatch): a nested iteration finds sd_event RUNNING, and prepare
+         * and check say "not ready" then.
+         */
+        g_source_set_can_recurse(&s->source, TRUE);
         return &s->source;
 }
 
