@@ -8,6 +8,7 @@
  *   DECIDED       the verdict, read once by the re-dispatched handler
  */
 #include <errno.h>
+#include <unistd.h>
 
 #include "dbus-polkit.h"
 #include "dbus-util.h"
@@ -212,8 +213,12 @@ static int on_credentials(sd_bus_message *reply, void *user_data, sd_bus_error *
                 q->pid = 0;
         q->have_creds = TRUE;
 
-        /* As systemd's services do: root needs no polkit, so servers without polkitd keep working. */
-        if (q->uid == 0) {
+        /*
+         * As systemd's services do: root needs no polkit, so servers without
+         * polkitd keep working. Nor does our own uid (an agent run by a user
+         * for development): that caller could signal or trace us anyway.
+         */
+        if (q->uid == 0 || q->uid == (guint32)geteuid()) {
                 query_decide(q, TRUE, NULL);
                 return 0;
         }

@@ -9,7 +9,8 @@ G_BEGIN_DECLS
 /*
  * polkit authorization of privileged D-Bus methods, asynchronous, as
  * systemd does it: the handler calls dbus_polkit_verify() at its top; the
- * first time, the caller's uid is asked of the bus and (unless it is 0)
+ * first time, the caller's uid is asked of the bus and (unless it is 0 or
+ * the agent's own)
  * CheckAuthorization is sent to org.freedesktop.PolicyKit1, the handler
  * returns 1 ("reply comes later"), and when the answer arrives the same
  * method call is put back in sd-bus's read queue. The handler runs again,

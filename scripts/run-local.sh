@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The README's run command: installs what is missing, builds, and runs
-# daemoneye-agent in the foreground with procmond (embedded backend: the agent
-# binds procmond's socket and spawns it socket-activated) in a private runtime
-# directory, so nothing needs root paths, a system bus or systemd. Ctrl-C stops
-# the agent, which stops procmond gracefully.
+# The README's run command: installs what is missing, builds, and runs in the
+# foreground a private D-Bus bus (dbus-daemon, standing in for the system
+# bus), daemoneye-agent on it owning org.daemoneye.Agent1, and procmond
+# (embedded backend: the agent binds procmond's socket and spawns it
+# socket-activated), all in a private runtime directory: no root paths, no
+# system bus, no systemd. Ctrl-C stops the agent, which stops procmond
+# gracefully; then the bus is stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -33,14 +35,63 @@ batch_size=100
 enable_hash_verification=true
 CONF
 
-cli="$top/build/cli/daemoneye-cli --socket $runtime/eventbus.sock"
+# The private bus: its own process group, so Ctrl-C reaches the agent first and the bus outlives its
+# goodbye; stopped by pid below.
+bus_socket=$runtime/bus.sock
+bus_address=unix:path=$bus_socket
+cat > "$runtime/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>$bus_address</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+rm -f "$bus_socket"
+setsid dbus-daemon --config-file="$runtime/bus.conf" --nofork --nopidfile &
+bus_pid=$!
+agent_pid=
+cleanup() {
+        if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then
+                kill -TERM "$agent_pid" 2>/dev/null || true
+                wait "$agent_pid" 2>/dev/null || true
+        fi
+        kill -TERM "$bus_pid" 2>/dev/null || true
+        wait "$bus_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+        [ -S "$bus_socket" ] && break
+        kill -0 "$bus_pid" 2>/dev/null || { echo "run-local: dbus-daemon did not start" >&2; exit 1; }
+        sleep 0.05
+done
+
+cli="$top/build/cli/daemoneye-cli"
 cat <<MSG
-daemoneye-agent runs in the foreground with $config (Ctrl-C stops it).
+daemoneye-agent runs in the foreground with $config on a private bus (Ctrl-C stops everything).
 In another shell:
-  $cli watch 'events.process.lifecycle'     # processes starting and exiting
-  $cli watch --json 'events.process.#'       # everything procmond publishes
-  $cli watch 'control.agent.collector.#'     # collector state changes
-  $cli publish events.demo --data hi
+  export DBUS_SYSTEM_BUS_ADDRESS=$bus_address
+  busctl call org.daemoneye.Agent1 /org/daemoneye/Agent1/collector/procmond org.daemoneye.Collector1 HealthCheck
+  $cli collectors            # or: $cli --json collectors, $cli restart procmond, $cli health
+  $cli --socket $runtime/eventbus.sock watch 'events.process.lifecycle'
 Audit log of the agent's RPCs: $runtime/audit.log
 MSG
-exec "$top/build/daemon/daemoneye-agent" --config "$config"
+# Not exec: the trap stops the bus once the agent is gone. SIGINT reaches the agent through the
+# foreground process group; the shell waits for it.
+"$top/build/daemon/daemoneye-agent" --config "$config" --bus-address="$bus_address" &
+agent_pid=$!
+trap ':' INT
+trap 'kill -TERM "$agent_pid" 2>/dev/null || true' TERM
+status=0
+wait "$agent_pid" || status=$?
+# A signal interrupts the first wait; wait again for the agent's own exit.
+while kill -0 "$agent_pid" 2>/dev/null; do
+        wait "$agent_pid" || status=$?
+done
+exit "$status"
