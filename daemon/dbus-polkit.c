@@ -222,6 +222,8 @@ static int on_credentials(sd_bus_message *reply, void *user_data, sd_bus_error *
                 query_decide(q, TRUE, NULL);
                 return 0;
         }
+        /* The bus's answer is in: its slot goes before the next question takes its place. */
+        q->slot = sd_bus_slot_unref(q->slot);
         r = ask_polkit(q);
         if (r < 0) {
                 g_warning("polkit: cannot send CheckAuthorization for %s: %s; refusing", q->action_id,
