@@ -3,8 +3,11 @@
  * Finding and connecting to the broker. The socket is connected here rather
  * than by deb_client_connect() so that connect()'s errno decides the exit
  * code: "not running" and "not allowed" need different answers from a script.
+ * Without the socket, the agent can hand out a connection over D-Bus
+ * (Agent1.OpenEventStream) after polkit allowed it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,6 +16,7 @@
 #include <glib-unix.h>
 
 #include "cli.h"
+#include "cli-bus.h"
 #include "config.h"
 #include "daemoneye-build-config.h"
 #include "deb-error.h"
@@ -129,25 +133,17 @@ static gboolean cli_handshake_timeout(gpointer user_data)
         return G_SOURCE_REMOVE;
 }
 
-CliConnection *cli_connection_open(const CliOptions *options, GError **error)
+/* Says Hello on @fd (taken) and waits for the Welcome. */
+static gboolean cli_connection_handshake(CliConnection *connection, const char *client_id, int fd,
+                                         GError **error)
 {
-        g_autoptr(CliConnection) connection = g_new0(CliConnection, 1);
-        g_autofree char *client_id = g_strdup_printf("daemoneye-cli-%d", (int)getpid());
         CliHandshake handshake = {0};
         guint timeout_id;
-        int fd;
-
-        if (!cli_resolve_socket(options, &connection->socket_path, &connection->max_frame_bytes, error))
-                return NULL;
-
-        fd = cli_socket_connect(connection->socket_path, error);
-        if (fd < 0)
-                return NULL;
 
         connection->client = deb_client_new(client_id);
         deb_client_set_max_frame_bytes(connection->client, connection->max_frame_bytes);
         if (!deb_client_connect_fd(connection->client, fd, cli_handshake_done, &handshake, error))
-                return NULL;
+                return FALSE;
 
         timeout_id = g_timeout_add(CLI_HANDSHAKE_TIMEOUT_MS, cli_handshake_timeout, &handshake);
         while (!handshake.done && !handshake.timed_out)
@@ -156,19 +152,76 @@ CliConnection *cli_connection_open(const CliOptions *options, GError **error)
                 g_source_remove(timeout_id);
 
         if (handshake.error) {
-                g_set_error(error, CLI_ERROR, CLI_ERROR_FAILED,
-                            "the broker at %s refused the connection: %s", connection->socket_path,
-                            handshake.error->message);
+                g_set_error(error, CLI_ERROR, CLI_ERROR_FAILED, "%s refused the connection: %s",
+                            connection->peer, handshake.error->message);
                 g_error_free(handshake.error);
-                return NULL;
+                return FALSE;
         }
         if (!handshake.done) {
-                /* Dropping the client below closes it, so the callback cannot run later. */
+                /* Dropping the client closes it, so the callback cannot run later. */
                 g_set_error(error, CLI_ERROR, CLI_ERROR_FAILED,
-                            "the broker at %s did not answer the handshake within %u s",
-                            connection->socket_path, CLI_HANDSHAKE_TIMEOUT_MS / 1000);
+                            "%s did not answer the handshake within %u s", connection->peer,
+                            CLI_HANDSHAKE_TIMEOUT_MS / 1000);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+CliConnection *cli_connection_open(const CliOptions *options, GError **error)
+{
+        g_autoptr(CliConnection) connection = g_new0(CliConnection, 1);
+        g_autofree char *client_id = g_strdup_printf("daemoneye-cli-%d", (int)getpid());
+        int fd;
+
+        if (!cli_resolve_socket(options, &connection->socket_path, &connection->max_frame_bytes, error))
+                return NULL;
+        connection->peer = g_strdup_printf("the broker at %s", connection->socket_path);
+
+        fd = cli_socket_connect(connection->socket_path, error);
+        if (fd < 0)
+                return NULL;
+        if (!cli_connection_handshake(connection, client_id, fd, error))
+                return NULL;
+        return g_steal_pointer(&connection);
+}
+
+CliConnection *cli_connection_open_event_stream(const CliOptions *options, const char *pattern,
+                                                GError **error)
+{
+        g_autoptr(CliConnection) connection = g_new0(CliConnection, 1);
+        g_autofree char *client_id = g_strdup_printf("daemoneye-cli-%d", (int)getpid());
+        g_autoptr(sd_bus) bus = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        int fd, r;
+
+        bus = cli_bus_open(options, error);
+        if (!bus)
+                return NULL;
+        /* Long: polkit may be asking for a password meanwhile. */
+        reply = cli_bus_call_message(bus, CLI_BUS_AGENT_PATH, CLI_BUS_AGENT_INTERFACE, "OpenEventStream",
+                                     g_variant_new("(s)", pattern), CLI_BUS_TIMEOUT_LONG, error);
+        if (!reply)
+                return NULL;
+        r = sd_bus_message_read(reply, "h", &fd);
+        if (r < 0) {
+                g_set_error(error, CLI_ERROR, CLI_ERROR_FAILED, "the reply to OpenEventStream has no fd: %s",
+                            g_strerror(-r));
                 return NULL;
         }
+        /* The fd belongs to the reply; the client takes its own. */
+        fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) {
+                int errsv = errno;
+
+                g_set_error(error, CLI_ERROR, CLI_ERROR_FAILED, "cannot keep the event stream's fd: %s",
+                            g_strerror(errsv));
+                return NULL;
+        }
+
+        connection->peer = g_strdup("the agent's D-Bus event stream");
+        connection->max_frame_bytes = DEB_DEFAULT_MAX_FRAME_BYTES;
+        if (!cli_connection_handshake(connection, client_id, fd, error))
+                return NULL;
         return g_steal_pointer(&connection);
 }
 
@@ -178,5 +231,6 @@ void cli_connection_free(CliConnection *connection)
                 return;
         g_clear_pointer(&connection->client, deb_client_unref);
         g_free(connection->socket_path);
+        g_free(connection->peer);
         g_free(connection);
 }

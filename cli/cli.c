@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * daemoneye-cli: command dispatch, global options, and the mapping of errors
- * to exit codes.
+ * daemoneye-cli: command dispatch and global options; the exit code comes
+ * from the error (cli_error_to_exit()).
  */
 #include <errno.h>
 #include <locale.h>
@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "deb-error.h"
 
 typedef struct {
         const char *name;
@@ -19,34 +18,22 @@ typedef struct {
 } CliCommand;
 
 static const CliCommand cli_commands[] = {
+        {"status", "Show the agent's state, version and health", cli_status},
+        {"collectors", "List the collectors and their state", cli_collectors},
+        {"start", "Start a collector", cli_collector_action},
+        {"stop", "Stop a collector gracefully", cli_collector_action},
+        {"restart", "Restart a collector", cli_collector_action},
+        {"pause", "Pause a collector", cli_collector_action},
+        {"resume", "Resume a paused collector", cli_collector_action},
+        {"health", "Show the agent's or one collector's health", cli_health},
+        {"config", "Change a collector's settings", cli_config},
+        {"capabilities", "Show what a collector can do", cli_capabilities},
+        {"metrics", "Show the broker's and collectors' metrics", cli_metrics},
+        {"shutdown", "Shut down the agent or one collector", cli_shutdown},
+        {"reload", "Make the agent reload its configuration", cli_reload},
         {"publish", "Publish messages to a topic", cli_publish},
         {"watch", "Print the messages matching patterns", cli_watch},
 };
-
-static int cli_error_to_exit(const GError *error)
-{
-        if (error->domain == CLI_ERROR) {
-                switch ((CliError)error->code) {
-                case CLI_ERROR_USAGE:
-                        return CLI_EXIT_USAGE;
-                case CLI_ERROR_NOT_AUTHORIZED:
-                        return CLI_EXIT_NOT_AUTHORIZED;
-                case CLI_ERROR_NOT_RUNNING:
-                        return CLI_EXIT_NOT_RUNNING;
-                case CLI_ERROR_OUTPUT_CLOSED:
-                        return CLI_EXIT_OK;
-                case CLI_ERROR_FAILED:
-                        return CLI_EXIT_FAILURE;
-                }
-                return CLI_EXIT_FAILURE;
-        }
-        if (error->domain == G_OPTION_ERROR)
-                return CLI_EXIT_USAGE;
-        if (g_error_matches(error, DEB_ERROR, DEB_ERROR_INVALID_TOPIC) ||
-            g_error_matches(error, DEB_ERROR, DEB_ERROR_INVALID_PATTERN))
-                return CLI_EXIT_USAGE;
-        return CLI_EXIT_FAILURE;
-}
 
 static const CliCommand *cli_command_find(const char *name)
 {
@@ -61,7 +48,7 @@ static char *cli_describe_commands(void)
         GString *s = g_string_new("Commands:\n");
 
         for (gsize i = 0; i < G_N_ELEMENTS(cli_commands); i++)
-                g_string_append_printf(s, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
+                g_string_append_printf(s, "  %-13s %s\n", cli_commands[i].name, cli_commands[i].summary);
         g_string_append(s, "\nRun 'daemoneye-cli COMMAND --help' for a command's options.\n\n"
                            "Exit status: 0 success, 1 failure, 2 usage error, 3 not authorized,\n"
                            "4 daemoneye-agent not running.");
@@ -80,7 +67,8 @@ static gboolean cli_run(int argc, char **argv, GError **error)
         };
         const CliCommand *command;
 
-        g_option_context_set_summary(context, "Administer DaemonEye: publish to and watch its EventBus.");
+        g_option_context_set_summary(context,
+                                     "Administer DaemonEye over D-Bus; publish to and watch its EventBus.");
         g_option_context_set_description(context, description);
         g_option_context_add_main_entries(context, entries, NULL);
         /* Stop at the command name: what follows belongs to the command's own parser. */
