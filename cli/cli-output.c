@@ -198,7 +198,8 @@ JsonNode *cli_envelope_to_json(const DebEnvelope *envelope)
                 json_builder_add_string_value(builder, text);
         } else {
                 g_autofree char *encoded = g_base64_encode(envelope->payload.data, payload_len);
-                JsonNode *decoded = cli_payload_to_json(envelope->payload_type, envelope->payload.data, payload_len);
+                JsonNode *decoded =
+                        cli_payload_to_json(envelope->payload_type, envelope->payload.data, payload_len);
 
                 json_builder_set_member_name(builder, "payload_base64");
                 json_builder_add_string_value(builder, encoded);
@@ -239,7 +240,8 @@ gboolean cli_output_write_envelope(CliOutput *output, const DebEnvelope *envelop
         if (cli_payload_is_text(payload, payload_len)) {
                 output_put(output, payload, payload_len);
         } else if (cli_payload_descriptor(envelope->payload_type)) {
-                g_autoptr(JsonNode) decoded = cli_payload_to_json(envelope->payload_type, payload, payload_len);
+                g_autoptr(JsonNode) decoded =
+                        cli_payload_to_json(envelope->payload_type, payload, payload_len);
                 g_autofree char *text = decoded ? json_to_string(decoded, FALSE) : NULL;
 
                 if (text) {

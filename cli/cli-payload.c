@@ -74,8 +74,8 @@ static void add_value(JsonBuilder *builder, const ProtobufCFieldDescriptor *fiel
                 break;
         case PROTOBUF_C_TYPE_ENUM: {
                 int v = *(const int *)member;
-                const ProtobufCEnumValue *value =
-                        protobuf_c_enum_descriptor_get_value((const ProtobufCEnumDescriptor *)field->descriptor, v);
+                const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value(
+                        (const ProtobufCEnumDescriptor *)field->descriptor, v);
 
                 if (value)
                         json_builder_add_string_value(builder, value->name);

@@ -213,7 +213,8 @@ static void test_closed_reader(void)
 static void test_payload_decoded(void)
 {
         Daemoneye__Eventbus__ProcessInfo info = DAEMONEYE__EVENTBUS__PROCESS_INFO__INIT;
-        Daemoneye__Eventbus__ProcessLifecycleEvent event = DAEMONEYE__EVENTBUS__PROCESS_LIFECYCLE_EVENT__INIT;
+        Daemoneye__Eventbus__ProcessLifecycleEvent event =
+                DAEMONEYE__EVENTBUS__PROCESS_LIFECYCLE_EVENT__INIT;
         char *cmdline[] = {(char *)"sleep", (char *)"10"};
         guint8 buf[256];
         gsize len;
@@ -236,7 +237,8 @@ static void test_payload_decoded(void)
         g_assert_nonnull(node);
         object = json_node_get_object(node);
         g_assert_cmpstr(json_object_get_string_member(object, "kind"), ==, "PROCESS_LIFECYCLE_KIND_START");
-        g_assert_false(json_object_has_member(object, "exit_observed_us")); /* default: not sent, not shown */
+        g_assert_false(
+                json_object_has_member(object, "exit_observed_us")); /* default: not sent, not shown */
         process = json_object_get_object_member(object, "process");
         g_assert_cmpint(json_object_get_int_member(process, "pid"), ==, 4242);
         g_assert_cmpint(json_object_get_int_member(process, "start_time_us"), ==, 1795544051266470);
@@ -248,7 +250,8 @@ static void test_payload_decoded(void)
         /* Not our schema, or bytes that do not decode: no JSON, the caller shows base64. */
         g_assert_null(cli_payload_to_json("com.example.Other", buf, len));
         g_assert_null(cli_payload_to_json(NULL, buf, len));
-        g_assert_null(cli_payload_to_json("daemoneye.eventbus.ProcessLifecycleEvent", (const guint8 *)"\x12\xff", 2));
+        g_assert_null(cli_payload_to_json("daemoneye.eventbus.ProcessLifecycleEvent",
+                                          (const guint8 *)"\x12\xff", 2));
 }
 
 int main(int argc, char **argv)
