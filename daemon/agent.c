@@ -7,6 +7,7 @@
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "agent-log.h"
@@ -108,6 +109,8 @@ static gboolean on_terminate(gpointer user_data)
         return G_SOURCE_CONTINUE;
 }
 
+static void context_update_status(Context *ctx);
+
 /* SIGHUP and Agent1.Reload(): %FALSE when the new configuration is refused (the current one stays). */
 static gboolean context_reload(Context *ctx, GError **error)
 {
@@ -159,6 +162,7 @@ static gboolean context_reload(Context *ctx, GError **error)
         g_clear_pointer(&ctx->config, config_free);
         ctx->config = g_steal_pointer(&config);
         sd_notify(0, "READY=1");
+        context_update_status(ctx);
         if (ctx->front) {
                 dbus_front_collectors_changed(ctx->front);
                 dbus_front_set_state(ctx->front, ctx->stopping ? "stopping" : "running");
@@ -183,6 +187,44 @@ static gboolean on_metrics(gpointer user_data)
         return G_SOURCE_CONTINUE;
 }
 
+/* STATUS= for systemctl status: one line, kept current as collectors change state. */
+static void context_update_status(Context *ctx)
+{
+        g_autoptr(GPtrArray) list = NULL;
+        guint running = 0;
+
+        if (!ctx->process_manager || ctx->stopping)
+                return;
+        list = process_manager_list(ctx->process_manager);
+        for (guint i = 0; i < list->len; i++) {
+                ProcessManagerCollectorInfo *info = list->pdata[i];
+
+                if (info->state == COLLECTOR_STATE_RUNNING || info->state == COLLECTOR_STATE_PAUSED)
+                        running++;
+        }
+        sd_notifyf(0, "STATUS=%u of %u collectors running; broker on %s; %s", running, list->len,
+                   broker_get_socket_description(ctx->broker),
+                   ctx->front ? "D-Bus front on " DBUS_FRONT_SERVICE : "no D-Bus front");
+}
+
+static void on_collector_state(ProcessManager *pm, const char *id, CollectorState old_state,
+                               CollectorState new_state, const char *reason, gpointer user_data)
+{
+        context_update_status(user_data);
+}
+
+/*
+ * DAEMONEYE_DEBUG_STALL=1 in the environment: SIGUSR2 blocks the main loop for
+ * good, so a test can see the systemd watchdog restart a stuck agent.
+ */
+static gboolean on_debug_stall(gpointer user_data)
+{
+        g_warning("debug: SIGUSR2 with DAEMONEYE_DEBUG_STALL=1: blocking the main loop now");
+        for (;;)
+                pause();
+        return G_SOURCE_REMOVE;
+}
+
 static gboolean on_watchdog(gpointer user_data)
 {
         sd_notify(0, "WATCHDOG=1");
@@ -204,6 +246,8 @@ static void context_watch_signals(Context *ctx)
         context_add_source(ctx, g_unix_signal_source_new(SIGINT), on_terminate);
         context_add_source(ctx, g_unix_signal_source_new(SIGHUP), on_reload);
         context_add_source(ctx, g_unix_signal_source_new(SIGUSR1), on_metrics);
+        if (g_strcmp0(g_getenv("DAEMONEYE_DEBUG_STALL"), "1") == 0)
+                context_add_source(ctx, g_unix_signal_source_new(SIGUSR2), on_debug_stall);
         if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
                 context_add_source(ctx, g_timeout_source_new((guint)MAX(watchdog_usec / 2000, 1)),
                                    on_watchdog);
@@ -217,8 +261,8 @@ static void context_ready(Context *ctx)
         if (ctx->ready)
                 return;
         ctx->ready = TRUE;
-        sd_notifyf(0, "READY=1\nSTATUS=Broker listening on %s%s", broker_get_socket_description(ctx->broker),
-                   ctx->front ? "; " DBUS_FRONT_SERVICE " on D-Bus" : "");
+        sd_notify(0, "READY=1");
+        context_update_status(ctx);
 }
 
 static gboolean front_reload(gpointer user_data, GError **error)
@@ -341,6 +385,7 @@ int agent_run(const AgentOptions *options)
                 g_critical("%s", error->message);
                 return 1;
         }
+        process_manager_add_state_func(ctx.process_manager, on_collector_state, &ctx, NULL);
 
         ctx.loop = g_main_loop_new(NULL, FALSE);
         ctx.sources = g_ptr_array_new_with_free_func((GDestroyNotify)g_source_unref);
