@@ -20,12 +20,17 @@
  */
 #include <sys/wait.h>
 
+#include <string.h>
+#include <unistd.h>
+
 #include "process-manager-private.h"
 
 /* RUNNING this long makes the next failure count as the first again. */
 #define STABLE_RUN_SECONDS 60
 /* A closed connection waits this long for the process's exit, so the log says why it ended. */
 #define DISCONNECT_GRACE_MS 250
+/* Waits of DISCONNECT_GRACE_MS for the exit report of a process that is dead already. */
+#define DISCONNECT_MAX_WAITS 40
 #define BACKOFF_CAP_MS (3600u * 1000u)
 
 static void spawn(ManagedCollector *mc, const char *reason);
@@ -328,6 +333,55 @@ static gboolean on_startup_timeout(gpointer user_data)
         return G_SOURCE_REMOVE;
 }
 
+/* The process runs and @fd is connected to it: adopt the connection, wait for its first heartbeat. */
+static void launched(ManagedCollector *mc, int fd, GPid pid)
+{
+        ProcessManager *pm = mc->pm;
+        g_autoptr(GError) error = NULL;
+
+        mc->pid = pid;
+        if (!pm_bus_adopt(mc, fd, &error)) {
+                supervisor_fail(mc, error->message, FALSE, FALSE);
+                return;
+        }
+        /* The collector has the broker's handshake deadline, and one heartbeat interval for its first
+         * heartbeat. */
+        pm_timer_set(&mc->startup_timer, pm_seconds_ms(pm->startup_timeout_seconds + mc->heartbeat_seconds),
+                     on_startup_timeout, mc);
+}
+
+typedef struct {
+        ProcessManager *pm;
+        char *id;
+        guint generation;
+} PendingLaunch;
+
+static void on_launched(CollectorBackend *backend, int fd, GPid pid, const GError *error, gpointer user_data)
+{
+        PendingLaunch *p = user_data;
+        ManagedCollector *mc = g_hash_table_lookup(p->pm->by_id, p->id);
+
+        if (!mc || mc->generation != p->generation || mc->state != COLLECTOR_STATE_STARTING ||
+            mc->pid != 0) {
+                /* Stopped (or gone) while it was being started: end what was started. */
+                if (fd >= 0) {
+                        close(fd);
+                        collector_backend_terminate(backend, p->id);
+                }
+        } else if (error)
+                supervisor_fail(mc, error->message, FALSE, FALSE);
+        else
+                launched(mc, fd, pid);
+}
+
+static void pending_launch_free(gpointer data)
+{
+        PendingLaunch *p = data;
+
+        g_free(p->id);
+        g_free(p);
+}
+
 static void spawn(ManagedCollector *mc, const char *reason)
 {
         ProcessManager *pm = mc->pm;
@@ -351,20 +405,22 @@ static void spawn(ManagedCollector *mc, const char *reason)
         mc->heartbeat_seconds = mc->config->heartbeat_interval_seconds;
         pm_set_state(mc, COLLECTOR_STATE_STARTING, reason);
 
+        /* systemd: the unit's start job is waited for without blocking; pid stays 0 meanwhile. */
+        if (pm->backend->ops->launch_async) {
+                PendingLaunch *p = g_new0(PendingLaunch, 1);
+
+                p->pm = pm;
+                p->id = g_strdup(mc->id);
+                p->generation = mc->generation;
+                pm->backend->ops->launch_async(pm->backend, &launch, on_launched, p, pending_launch_free);
+                return;
+        }
         fd = collector_backend_launch(pm->backend, &launch, &pid, &error);
         if (fd < 0) {
                 supervisor_fail(mc, error->message, FALSE, FALSE);
                 return;
         }
-        mc->pid = pid;
-        if (!pm_bus_adopt(mc, fd, &error)) {
-                supervisor_fail(mc, error->message, FALSE, FALSE);
-                return;
-        }
-        /* The collector has the broker's handshake deadline, and one heartbeat interval for its first
-         * heartbeat. */
-        pm_timer_set(&mc->startup_timer, pm_seconds_ms(pm->startup_timeout_seconds + mc->heartbeat_seconds),
-                     on_startup_timeout, mc);
+        launched(mc, fd, pid);
 }
 
 /** supervisor_fail: see process-manager-private.h. */
@@ -452,14 +508,34 @@ void supervisor_on_exited(ManagedCollector *mc, GPid pid, int wait_status)
         after_gone(mc, TRUE);
 }
 
+/* %TRUE while @pid is a live process, not a zombie or gone (whose exit report is on its way). */
+static gboolean process_is_live(GPid pid)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+        g_autofree char *stat = NULL;
+        const char *end;
+
+        if (!g_file_get_contents(path, &stat, NULL, NULL))
+                return FALSE;
+        end = strrchr(stat, ')');
+        return end && end[1] == ' ' && end[2] != 'Z' && end[2] != 'X' && end[2] != '\0';
+}
+
 static gboolean on_disconnect_grace(gpointer user_data)
 {
         ManagedCollector *mc = user_data;
         g_autofree char *reason = g_strdup_printf("pid %d closed its connection to the agent", (int)mc->pid);
 
         pm_timer_fired(&mc->disconnect_timer);
-        if (mc->pid > 0 && !mc->exit_pending)
-                supervisor_fail(mc, reason, FALSE, FALSE);
+        if (mc->pid <= 0 || mc->exit_pending)
+                return G_SOURCE_REMOVE;
+        /* Dead already: its exit, with how it ended, is reported in a moment (a busy machine may take a
+         * while). */
+        if (!process_is_live(mc->pid) && ++mc->disconnect_waits < DISCONNECT_MAX_WAITS) {
+                pm_timer_set(&mc->disconnect_timer, DISCONNECT_GRACE_MS, on_disconnect_grace, mc);
+                return G_SOURCE_REMOVE;
+        }
+        supervisor_fail(mc, reason, FALSE, FALSE);
         return G_SOURCE_REMOVE;
 }
 
@@ -470,6 +546,7 @@ void supervisor_on_disconnected(ManagedCollector *mc)
         if (mc->pid == 0 || mc->exit_pending)
                 return;
         /* Usually the process died: let its exit, reported in a moment, tell how. */
+        mc->disconnect_waits = 0;
         pm_timer_set(&mc->disconnect_timer, DISCONNECT_GRACE_MS, on_disconnect_grace, mc);
 }
 

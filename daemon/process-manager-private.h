@@ -85,6 +85,7 @@ struct _ManagedCollector {
         GSource *watchdog_timer;   /* three heartbeats missed */
         GSource *stable_timer;     /* RUNNING long enough to forget past failures */
         GSource *disconnect_timer; /* connection closed: grace for the exit to be reported first */
+        guint disconnect_waits;    /* grace periods waited for a dead process's exit report */
 
         GQueue waiters; /* of PmWaiter */
 };
