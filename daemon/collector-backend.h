@@ -50,10 +50,24 @@ typedef struct {
                        gpointer user_data);
 } CollectorBackendEvents;
 
+/* The end of an asynchronous launch: @fd (transfer full) connected to the running process, or -1 and @error.
+ */
+typedef void (*CollectorLaunchFunc)(CollectorBackend *backend, int fd, GPid pid, const GError *error,
+                                    gpointer user_data);
+
 typedef struct {
         const char *name;
         /* Returns a connected socket (transfer full), sets *@pid (0: not known yet); -1 with @error. */
         int (*launch)(CollectorBackend *backend, const CollectorLaunch *launch, GPid *pid, GError **error);
+        /*
+         * (optional) Used instead of launch when set: @func runs once, later,
+         * from the main loop; then, or instead when the backend is freed
+         * first, @destroy frees @user_data.
+         */
+        void (*launch_async)(CollectorBackend *backend, const CollectorLaunch *launch,
+                             CollectorLaunchFunc func, gpointer user_data, GDestroyNotify destroy);
+        /* (nullable) The unit that runs the instance, for the D-Bus front; NULL when there is none. */
+        const char *(*get_unit)(CollectorBackend *backend, const char *id);
         void (*terminate)(CollectorBackend *backend, const char *id);
         void (*kill)(CollectorBackend *backend, const char *id);
         /* Returns: the pid of the running process, 0 if none (or not known). */
@@ -76,6 +90,18 @@ struct _CollectorBackend {
  * Returns: (transfer full) the backend that does what systemd would.
  */
 CollectorBackend *collector_backend_embedded_new(const CollectorBackendEvents *events, gpointer user_data);
+
+/**
+ * collector_backend_systemd_new:
+ * @events: copied
+ *
+ * Connects to the system bus and subscribes to systemd's unit signals.
+ * Returns: (transfer full) the backend that runs each instance as its
+ *   socket-activated unit (the [collector] unit=, else daemoneye-<id>.service),
+ *   or %NULL with an error when systemd cannot be reached.
+ */
+CollectorBackend *collector_backend_systemd_new(const CollectorBackendEvents *events, gpointer user_data,
+                                                GError **error);
 
 /** collector_backend_launch: see CollectorBackendOps.launch. */
 static inline int collector_backend_launch(CollectorBackend *b, const CollectorLaunch *launch, GPid *pid,

@@ -94,7 +94,7 @@ int dbus_collector_enumerate(sd_bus *bus, const char *prefix, void *userdata, ch
 void dbus_collector_refresh(DbusFront *front, FrontCollector *fc)
 {
         g_autoptr(ProcessManagerCollectorInfo) info = process_manager_get(front->pm, fc->id);
-        const char *changed[10];
+        const char *changed[12];
         const char *health;
         guint n = 0;
 
@@ -104,6 +104,7 @@ void dbus_collector_refresh(DbusFront *front, FrontCollector *fc)
         if (fc->state != info->state) {
                 fc->state = info->state;
                 changed[n++] = "State";
+                changed[n++] = "Unit"; /* known from the first start on */
         }
         if (g_strcmp0(fc->health, health) != 0) {
                 g_free(fc->health);
@@ -699,6 +700,8 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "t", (guint64)MAX(info->last_heartbeat_us, 0));
         if (g_str_equal(property, "Uptime"))
                 return sd_bus_message_append(reply, "t", info->uptime_us);
+        if (g_str_equal(property, "Unit"))
+                return sd_bus_message_append(reply, "s", info->unit ? info->unit : "");
         if (g_str_equal(property, "EventsPublished"))
                 return sd_bus_message_append(reply, "t", info->events_published);
         return -ENOENT;
@@ -732,5 +735,6 @@ const sd_bus_vtable dbus_collector_vtable[] = {
         SD_BUS_PROPERTY("LastHeartbeat", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Uptime", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("EventsPublished", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Unit", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END,
 };

@@ -7,6 +7,8 @@
  */
 #include <json-glib/json-glib.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "process-manager-private.h"
 
 /* clang-format off */
@@ -204,17 +206,19 @@ static void copy_config(ProcessManager *pm, const Config *config)
         pm->startup_timeout_seconds = config->broker.startup_timeout_seconds;
 }
 
+/* auto: systemd when it runs the machine (sd_booted()), else embedded. */
+static gboolean backend_is_systemd(const Config *config)
+{
+        return config->process_manager.backend == COLLECTOR_BACKEND_SYSTEMD ||
+               (config->process_manager.backend == COLLECTOR_BACKEND_AUTO && sd_booted() > 0);
+}
+
 /** process_manager_check_config: see process-manager.h. */
 gboolean process_manager_check_config(const Config *config, GError **error)
 {
-        if (config->process_manager.backend == COLLECTOR_BACKEND_SYSTEMD) {
-                g_set_error(
-                        error, PROCESS_MANAGER_ERROR, PROCESS_MANAGER_ERROR_CONFIGURATION,
-                        "%s: [process_manager] backend: 'systemd' is not implemented yet (accepted: auto, "
-                        "embedded)",
-                        config->path ? config->path : "(defaults)");
-                return FALSE;
-        }
+        /* Under systemd a collector is its unit: exec= is the unit's business. */
+        if (backend_is_systemd(config))
+                return TRUE;
         for (CollectorConfig **c = config->collectors; c && *c; c++) {
                 g_autoptr(GError) local = NULL;
                 g_auto(GStrv) argv = collector_config_expand_exec(*c, NULL, &local);
@@ -244,7 +248,13 @@ ProcessManager *process_manager_new(Broker *broker, const Config *config, AuditL
         pm->collectors = g_ptr_array_new_with_free_func((GDestroyNotify)supervisor_free);
         pm->by_id = g_hash_table_new(g_str_hash, g_str_equal);
         pm->state_funcs = g_array_new(FALSE, TRUE, sizeof(PmStateFunc));
-        pm->backend = collector_backend_embedded_new(&events, pm);
+        if (backend_is_systemd(config)) {
+                pm->backend = collector_backend_systemd_new(&events, pm, error);
+                if (!pm->backend)
+                        return NULL;
+        } else
+                pm->backend = collector_backend_embedded_new(&events, pm);
+        g_message("process manager: %s backend", pm->backend->ops->name);
         /* Without collectors the agent stays off its own broker: a reload adding some connects it. */
         if (config->collectors[0] && !pm_bus_connect(pm, TRUE, error))
                 return NULL;
@@ -489,6 +499,7 @@ void process_manager_collector_info_free(ProcessManagerCollectorInfo *info)
                 return;
         g_free(info->id);
         g_free(info->type);
+        g_free(info->unit);
         g_free(info->last_error);
         g_free(info);
 }
@@ -504,6 +515,9 @@ static ProcessManagerCollectorInfo *info_new(ManagedCollector *mc)
         info->restart_count = mc->restart_count;
         info->last_heartbeat_us = mc->last_heartbeat_real_us;
         info->events_published = mc->events_published;
+        info->unit = g_strdup(mc->pm->backend->ops->get_unit
+                                      ? mc->pm->backend->ops->get_unit(mc->pm->backend, mc->id)
+                                      : NULL);
         info->uptime_us = mc->running_since ? (guint64)(g_get_monotonic_time() - mc->running_since) : 0;
         info->autostart = mc->config->autostart;
         info->last_error = g_strdup(mc->last_error);

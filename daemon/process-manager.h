@@ -86,6 +86,7 @@ typedef struct {
         guint restart_count;      /* automatic restarts since the agent started */
         gint64 last_heartbeat_us; /* wall clock, 0 if none yet */
         guint64 events_published; /* as its heartbeats report, summed over its processes */
+        char *unit;               /* (nullable) its systemd unit, with the systemd backend */
         guint64 uptime_us;        /* since it last reached RUNNING, 0 unless RUNNING or PAUSED */
         gboolean autostart;
         char *last_error; /* (nullable) why it last failed */

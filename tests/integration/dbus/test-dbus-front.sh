@@ -220,9 +220,11 @@ heartbeat_seen() { [ "$(cprop LastHeartbeat)" != 0 ]; }
 check "Collector1.LastHeartbeat becomes non-zero (heartbeat_interval_seconds=1)" wait_for 15 heartbeat_seen
 check_output "Collector1.LastHeartbeat is t, microseconds since the epoch" '^t 1[0-9]{15}$' \
         busctl --system get-property "$AGENT_NAME" "$CP" "$CI" LastHeartbeat
-check_output "Collector1 GetAll has the nine properties" '^a\{sv\} 9 ' \
+check_output "Collector1.Unit is s, empty with the embedded backend" '^s ""$' \
+        busctl --system get-property "$AGENT_NAME" "$CP" "$CI" Unit
+check_output "Collector1 GetAll has the ten properties" '^a\{sv\} 10 ' \
         rcall "$CP" org.freedesktop.DBus.Properties GetAll s "$CI"
-check_output "Collector1 GetAll as nobody" '^a\{sv\} 9 ' \
+check_output "Collector1 GetAll as nobody" '^a\{sv\} 10 ' \
         ncall "$CP" org.freedesktop.DBus.Properties GetAll s "$CI"
 
 # ================================================================ Collector1 methods (root)
@@ -472,7 +474,7 @@ check "the agent's process is the one started ($AGENT_PID)" pid_alive "$AGENT_PI
 # ================================================================ ObjectManager, InterfacesAdded/Removed
 
 check_output "GetManagedObjects has $CP with $CI and its properties" \
-        "\"$CP\" [0-9]+ .*\"$CI\" 9 .*\"Id\" s \"procmond\"" rcall "$AP" org.freedesktop.DBus.ObjectManager GetManagedObjects
+        "\"$CP\" [0-9]+ .*\"$CI\" 10 .*\"Id\" s \"procmond\"" rcall "$AP" org.freedesktop.DBus.ObjectManager GetManagedObjects
 check_output "GetManagedObjects (gdbus, nobody)" "'$CP': \\{.*'$CI': \\{[^}]*'Id': <'procmond'>" \
         ngcall "$AP" org.freedesktop.DBus.ObjectManager.GetManagedObjects
 
