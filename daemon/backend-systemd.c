@@ -58,8 +58,13 @@ struct _SystemdBackend {
         sd_bus *bus;
         sd_event *event;
         guint event_source;
-        GHashTable *units; /* id → SystemdUnit */
+        GHashTable *units;  /* id → SystemdUnit */
+        gboolean connected; /* FALSE after the bus went away, until a reconnect works */
+        gboolean freeing;   /* systemd_free(): no more events to the process manager */
+        GSource *reconnect; /* retrying the bus connection */
 };
+
+static gboolean backend_connect(SystemdBackend *b, GError **error);
 
 static void unit_free(SystemdUnit *u)
 {
@@ -376,6 +381,11 @@ static void systemd_launch_async(CollectorBackend *backend, const CollectorLaunc
         u->func_data = user_data;
         u->func_destroy = destroy;
         g_message("collector %s: starting %s (socket %s)", u->id, u->unit, u->socket_path);
+        if (!b->connected) {
+                launch_fail(u, "cannot start %s: systemd is not reachable on the system bus (reconnecting)",
+                            u->unit);
+                return;
+        }
         r = sd_bus_call_method_async(b->bus, &u->call, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                      "StartUnit", on_start_unit, u, "ss", u->unit, "replace");
         if (r < 0)
@@ -394,19 +404,31 @@ static void unit_call(SystemdBackend *b, const char *id, const char *method, con
                       const char *what, int signal_number)
 {
         SystemdUnit *u = g_hash_table_lookup(b->units, id);
-        int r;
+        int r = -ENOTCONN;
 
         if (!u || !u->unit)
                 return;
         g_message("collector %s: %s %s", id, what, u->unit);
-        if (g_str_equal(signature, "ss"))
+        if (b->connected && g_str_equal(signature, "ss"))
                 r = sd_bus_call_method_async(b->bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                              method, NULL, NULL, signature, u->unit, "replace");
-        else
+        else if (b->connected)
                 r = sd_bus_call_method_async(b->bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                              method, NULL, NULL, signature, u->unit, "all", signal_number);
-        if (r < 0)
-                g_warning("collector %s: %s %s: %s", id, method, u->unit, g_strerror(-r));
+        if (r >= 0)
+                return;
+        g_warning("collector %s: %s %s: %s", id, method, u->unit, g_strerror(-r));
+        /* The last resort failed too: stop waiting for an end we cannot cause or see. */
+        if (signal_number == SIGKILL && u->running && !b->freeing) {
+                CollectorBackend *base = &b->base;
+                GPid pid = u->pid;
+
+                g_warning("collector %s: systemd cannot be reached; giving up on pid %d of %s", id, (int)pid,
+                          u->unit);
+                u->running = FALSE;
+                u->pid = 0;
+                base->events.exited(base, u->id, pid, -1, base->user_data);
+        }
 }
 
 static void systemd_terminate(CollectorBackend *backend, const char *id)
@@ -449,11 +471,16 @@ static void systemd_free(CollectorBackend *backend)
         SystemdUnit *u;
 
         /* What still runs is ended as the embedded backend would: at once. */
+        b->freeing = TRUE;
         g_hash_table_iter_init(&iter, b->units);
         while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&u))
                 if (u->running)
                         systemd_kill(backend, u->id);
         g_clear_pointer(&b->units, g_hash_table_unref);
+        if (b->reconnect) {
+                g_source_destroy(b->reconnect);
+                g_source_unref(b->reconnect);
+        }
         if (b->event_source)
                 g_source_remove(b->event_source);
         if (b->bus) {
@@ -463,6 +490,122 @@ static void systemd_free(CollectorBackend *backend)
         }
         sd_event_unref(b->event);
         g_free(b);
+}
+
+/* The unit's state after a reconnect: an end missed while the bus was away is reported now. */
+static int on_active_state(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        SystemdUnit *u = userdata;
+        const char *state = NULL;
+
+        u->call = sd_bus_slot_unref(u->call);
+        if (sd_bus_message_is_method_error(reply, NULL) || sd_bus_message_read(reply, "v", "s", &state) <= 0)
+                return 0;
+        if (g_str_equal(state, "inactive") || g_str_equal(state, "failed"))
+                unit_gone(u);
+        return 0;
+}
+
+static gboolean on_reconnect(gpointer user_data)
+{
+        SystemdBackend *b = user_data;
+        g_autoptr(GError) error = NULL;
+
+        if (!backend_connect(b, &error)) {
+                g_debug("backend systemd: %s", error->message);
+                return G_SOURCE_CONTINUE;
+        }
+        g_message("backend systemd: connected to systemd again");
+        g_clear_pointer(&b->reconnect, g_source_unref);
+        return G_SOURCE_REMOVE;
+}
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        SystemdBackend *b = userdata;
+        GSList *launching = NULL;
+        GHashTableIter iter;
+        SystemdUnit *u;
+
+        if (!b->connected)
+                return 0;
+        b->connected = FALSE;
+        g_warning("backend systemd: the system bus connection closed; collector units are not watched until "
+                  "it "
+                  "is back (retrying every 2 s)");
+        g_hash_table_iter_init(&iter, b->units);
+        while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&u)) {
+                u->properties_match = sd_bus_slot_unref(u->properties_match);
+                u->call = sd_bus_slot_unref(u->call);
+                if (u->func)
+                        launching = g_slist_prepend(launching, g_strdup(u->id));
+        }
+        /* Failed after the walk: the process manager may release or start units from the callback. */
+        for (GSList *l = launching; l; l = l->next) {
+                u = g_hash_table_lookup(b->units, l->data);
+                if (u && u->func)
+                        launch_fail(u, "the connection to systemd was lost while starting %s", u->unit);
+        }
+        g_slist_free_full(launching, g_free);
+        if (!b->reconnect) {
+                b->reconnect = g_timeout_source_new_seconds(2);
+                g_source_set_callback(b->reconnect, on_reconnect, b, NULL);
+                g_source_attach(b->reconnect, NULL);
+        }
+        return 0;
+}
+
+/* (Re)connects to the system bus: signals of systemd, and the watches of units still running. */
+static gboolean backend_connect(SystemdBackend *b, GError **error)
+{
+        sd_bus *bus = NULL;
+        GHashTableIter iter;
+        SystemdUnit *u;
+        int r;
+
+        r = sd_bus_open_system_with_description(&bus, "daemoneye-agent-systemd");
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, b->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, NULL, NULL, "/org/freedesktop/DBus/Local",
+                                        "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, b);
+        if (r >= 0)
+                r = sd_bus_match_signal_async(bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                              "JobRemoved", on_job_removed, NULL, b);
+        /* Without Subscribe, systemd sends no PropertiesChanged for units. */
+        if (r >= 0)
+                r = sd_bus_call_method_async(bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                             "Subscribe", NULL, NULL, "");
+        if (r < 0) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                            "backend systemd: cannot reach systemd on the system bus: %s", g_strerror(-r));
+                if (bus) {
+                        sd_bus_detach_event(bus);
+                        sd_bus_close_unref(bus);
+                }
+                return FALSE;
+        }
+        if (b->bus) {
+                sd_bus_detach_event(b->bus);
+                sd_bus_close_unref(b->bus);
+        }
+        b->bus = bus;
+        b->connected = TRUE;
+        if (!b->event_source)
+                b->event_source = sd_event_source_glib_attach(b->event, NULL, G_PRIORITY_DEFAULT);
+
+        g_hash_table_iter_init(&iter, b->units);
+        while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&u)) {
+                if (!u->running || !u->unit_path)
+                        continue;
+                sd_bus_match_signal_async(b->bus, &u->properties_match, SYSTEMD_SERVICE, u->unit_path,
+                                          "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                          on_properties_changed, NULL, u);
+                sd_bus_call_method_async(b->bus, &u->call, SYSTEMD_SERVICE, u->unit_path,
+                                         "org.freedesktop.DBus.Properties", "Get", on_active_state, u, "ss",
+                                         SYSTEMD_UNIT, "ActiveState");
+        }
+        return TRUE;
 }
 
 static const CollectorBackendOps systemd_ops = {
@@ -489,21 +632,11 @@ CollectorBackend *collector_backend_systemd_new(const CollectorBackendEvents *ev
         b->base.user_data = user_data;
         b->units = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)unit_free);
 
-        r = sd_bus_open_system_with_description(&b->bus, "daemoneye-agent-systemd");
-        if (r >= 0)
-                r = sd_event_new(&b->event);
-        if (r >= 0)
-                r = sd_bus_attach_event(b->bus, b->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r >= 0)
-                r = sd_bus_match_signal_async(b->bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                              "JobRemoved", on_job_removed, NULL, b);
-        /* Without Subscribe, systemd sends no PropertiesChanged for units. */
-        if (r >= 0)
-                r = sd_bus_call_method_async(b->bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                             "Subscribe", NULL, NULL, "");
-        if (r < 0) {
-                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                            "backend systemd: cannot reach systemd on the system bus: %s", g_strerror(-r));
+        r = sd_event_new(&b->event);
+        if (r < 0 || !backend_connect(b, error)) {
+                if (r < 0)
+                        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                                    "backend systemd: sd_event_new: %s", g_strerror(-r));
                 systemd_free(&b->base);
                 return NULL;
         }
