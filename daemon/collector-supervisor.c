@@ -435,6 +435,8 @@ void supervisor_fail(ManagedCollector *mc, const char *reason, gboolean permanen
         g_free(mc->last_error);
         mc->last_error = g_strdup(reason);
         if (restart) {
+                /* The agent's own decision: its RPCs are audited as the agent's, not the last caller's. */
+                set_actor(mc, NULL);
                 mc->failures++;
                 mc->restart_count++;
                 mc->restart_pending = TRUE;

@@ -75,7 +75,7 @@ char *dbus_polkit_describe_sender(sd_bus_message *call)
 {
         const char *sender = sd_bus_message_get_sender(call);
 
-        return g_strdup_printf("dbus:%s", sender ? sender : "(direct)");
+        return g_strdup_printf("sender=%s", sender ? sender : "(direct)");
 }
 
 static char *query_actor(const PolkitQuery *q)
