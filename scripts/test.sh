@@ -54,6 +54,10 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 
+echo "== system tests (a real systemd booted in a namespace on an overlay of /; prefix /usr build)"
+DAEMONEYE_SYSTEM_TESTS=require SUITES="--suite system" run_suite build-system -Dwerror=true \
+        --prefix=/usr --sysconfdir=/etc --localstatedir=/var -Dbenchmarks=false
+
 echo "== clang libFuzzer build (fuzz smoke runs)"
 CC=clang SUITES="--suite fuzz" run_suite build-fuzz -Dwerror=true -Dfuzzing=true \
         -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false
