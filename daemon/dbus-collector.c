@@ -176,6 +176,29 @@ void dbus_collector_sync(DbusFront *front)
 
 /* ---- replies from process manager callbacks ---- */
 
+/*
+ * Replies to @call (whose reference this consumes) with @value (floating, an
+ * (s, a{sv}) tuple or an a{sv}) or with @error; @value NULL and no error: the
+ * collector answered without the result the operation promises.
+ */
+static void reply_result(sd_bus_message *call, const char *id, const char *operation, const GError *error,
+                         GVariant *value)
+{
+        g_autoptr(GVariant) owned = value ? g_variant_ref_sink(value) : NULL;
+        int r;
+
+        if (error)
+                r = dbus_reply_gerror(call, error);
+        else if (!owned)
+                r = sd_bus_reply_method_errorf(call, DBUS_ERROR_COMMUNICATION,
+                                               "collector %s answered %s without a result", id, operation);
+        else
+                r = dbus_reply_gvariant(call, owned);
+        if (r < 0)
+                g_warning("D-Bus: cannot reply to %s of %s: %s", operation, id, g_strerror(-r));
+        sd_bus_message_unref(call);
+}
+
 static void on_done(ProcessManager *pm, const char *id, const DebRpcResponse *response, const GError *error,
                     gpointer user_data)
 {
@@ -240,35 +263,17 @@ static GVariant *health_details(const Daemoneye__Eventbus__HealthResult *health)
 static void on_health_done(ProcessManager *pm, const char *id, const DebRpcResponse *response,
                            const GError *error, gpointer user_data)
 {
-        sd_bus_message *call = user_data;
-        __attribute__((cleanup(sd_bus_message_unrefp))) sd_bus_message *reply = NULL;
         const Daemoneye__Eventbus__HealthResult *health = response ? response->health : NULL;
         g_autofree char *status = NULL;
-        g_autoptr(GVariant) details = NULL;
-        int r;
 
         if (error || !health) {
-                if (error)
-                        dbus_reply_gerror(call, error);
-                else
-                        sd_bus_reply_method_errorf(call, DBUS_ERROR_COMMUNICATION,
-                                                   "collector %s answered HealthCheck without a result", id);
-                sd_bus_message_unref(call);
+                reply_result(user_data, id, "HealthCheck", error, NULL);
                 return;
         }
         status = enum_nick(&daemoneye__eventbus__health_status__descriptor, health->overall,
                            "HEALTH_STATUS_");
-        details = g_variant_ref_sink(health_details(health));
-        r = sd_bus_message_new_method_return(call, &reply);
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", status);
-        if (r >= 0)
-                r = dbus_append_gvariant(reply, details);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        if (r < 0)
-                g_warning("D-Bus: cannot reply to HealthCheck of %s: %s", id, g_strerror(-r));
-        sd_bus_message_unref(call);
+        reply_result(user_data, id, "HealthCheck", NULL,
+                     g_variant_new("(s@a{sv})", status, health_details(health)));
 }
 
 static GVariant *strv_variant(char **strv, gsize n)
@@ -289,21 +294,11 @@ static GVariant *rejections_variant(Daemoneye__Eventbus__KeyRejection **list, gs
 static void on_update_config_done(ProcessManager *pm, const char *id, const DebRpcResponse *response,
                                   const GError *error, gpointer user_data)
 {
-        sd_bus_message *call = user_data;
         const Daemoneye__Eventbus__ConfigUpdateResult *result = response ? response->config_update : NULL;
-        __attribute__((cleanup(sd_bus_message_unrefp))) sd_bus_message *reply = NULL;
-        g_autoptr(GVariant) value = NULL;
         GVariantBuilder b;
-        int r;
 
         if (error || !result) {
-                if (error)
-                        dbus_reply_gerror(call, error);
-                else
-                        sd_bus_reply_method_errorf(call, DBUS_ERROR_COMMUNICATION,
-                                                   "collector %s answered UpdateConfig without a result",
-                                                   id);
-                sd_bus_message_unref(call);
+                reply_result(user_data, id, "UpdateConfig", error, NULL);
                 return;
         }
         g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
@@ -315,35 +310,17 @@ static void on_update_config_done(ProcessManager *pm, const char *id, const DebR
                               g_variant_new_boolean(result->restart_required));
         g_variant_builder_add(&b, "{sv}", "validated_only", g_variant_new_boolean(result->validated_only));
         g_variant_builder_add(&b, "{sv}", "rolled_back", g_variant_new_boolean(result->rolled_back));
-        value = g_variant_ref_sink(g_variant_builder_end(&b));
-        r = sd_bus_message_new_method_return(call, &reply);
-        if (r >= 0)
-                r = dbus_append_gvariant(reply, value);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        if (r < 0)
-                g_warning("D-Bus: cannot reply to UpdateConfig of %s: %s", id, g_strerror(-r));
-        sd_bus_message_unref(call);
+        reply_result(user_data, id, "UpdateConfig", NULL, g_variant_builder_end(&b));
 }
 
 static void on_capabilities_done(ProcessManager *pm, const char *id, const DebRpcResponse *response,
                                  const GError *error, gpointer user_data)
 {
-        sd_bus_message *call = user_data;
         const Daemoneye__Eventbus__Capabilities *caps = response ? response->capabilities : NULL;
-        __attribute__((cleanup(sd_bus_message_unrefp))) sd_bus_message *reply = NULL;
-        g_autoptr(GVariant) value = NULL;
         GVariantBuilder b, operations;
-        int r;
 
         if (error || !caps) {
-                if (error)
-                        dbus_reply_gerror(call, error);
-                else
-                        sd_bus_reply_method_errorf(call, DBUS_ERROR_COMMUNICATION,
-                                                   "collector %s answered GetCapabilities without a result",
-                                                   id);
-                sd_bus_message_unref(call);
+                reply_result(user_data, id, "GetCapabilities", error, NULL);
                 return;
         }
         g_variant_builder_init(&operations, G_VARIANT_TYPE_STRING_ARRAY);
@@ -374,15 +351,7 @@ static void on_capabilities_done(ProcessManager *pm, const char *id, const DebRp
                 g_variant_builder_add(&b, "{sv}", "timeout_default_ms",
                                       g_variant_new_uint32(caps->timeout_limits->default_ms));
         }
-        value = g_variant_ref_sink(g_variant_builder_end(&b));
-        r = sd_bus_message_new_method_return(call, &reply);
-        if (r >= 0)
-                r = dbus_append_gvariant(reply, value);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        if (r < 0)
-                g_warning("D-Bus: cannot reply to GetCapabilities of %s: %s", id, g_strerror(-r));
-        sd_bus_message_unref(call);
+        reply_result(user_data, id, "GetCapabilities", NULL, g_variant_builder_end(&b));
 }
 
 /*

@@ -95,37 +95,12 @@ static int method_list_collectors(sd_bus_message *call, void *userdata, sd_bus_e
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int reply_gvariant(sd_bus_message *call, GVariant *value)
-{
-        __attribute__((cleanup(sd_bus_message_unrefp))) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(call, &reply);
-        if (r < 0)
-                return r;
-        /* A tuple is the reply's arguments; anything else is the one argument. */
-        if (g_variant_is_of_type(value, G_VARIANT_TYPE_TUPLE)) {
-                GVariantIter iter;
-                GVariant *child;
-
-                g_variant_iter_init(&iter, value);
-                while (r >= 0 && (child = g_variant_iter_next_value(&iter))) {
-                        r = dbus_append_gvariant(reply, child);
-                        g_variant_unref(child);
-                }
-        } else
-                r = dbus_append_gvariant(reply, value);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
-}
-
 static int method_get_health(sd_bus_message *call, void *userdata, sd_bus_error *ret_error)
 {
         DbusFront *front = userdata;
         g_autoptr(GVariant) health = dbus_health_evaluate(front);
 
-        return reply_gvariant(call, health);
+        return dbus_reply_gvariant(call, health);
 }
 
 static GVariant *collectors_metrics(DbusFront *front)
@@ -174,7 +149,7 @@ static int method_get_metrics(sd_bus_message *call, void *userdata, sd_bus_error
         }
         g_variant_builder_add(&builder, "{sv}", "collectors", collectors_metrics(front));
         metrics = g_variant_ref_sink(g_variant_builder_end(&builder));
-        return reply_gvariant(call, metrics);
+        return dbus_reply_gvariant(call, metrics);
 }
 
 static int method_reload(sd_bus_message *call, void *userdata, sd_bus_error *ret_error)

@@ -320,3 +320,29 @@ int dbus_reply_gerror(sd_bus_message *call, const GError *error)
 {
         return sd_bus_reply_method_errorf(call, dbus_error_name_for(error), "%s", error->message);
 }
+
+/** dbus_reply_gvariant: see dbus-util.h. */
+int dbus_reply_gvariant(sd_bus_message *call, GVariant *value)
+{
+        __attribute__((cleanup(sd_bus_message_unrefp))) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r < 0)
+                return r;
+        /* A tuple is the reply's arguments; anything else is the one argument. */
+        if (g_variant_is_of_type(value, G_VARIANT_TYPE_TUPLE)) {
+                GVariantIter iter;
+                GVariant *child;
+
+                g_variant_iter_init(&iter, value);
+                while (r >= 0 && (child = g_variant_iter_next_value(&iter))) {
+                        r = dbus_append_gvariant(reply, child);
+                        g_variant_unref(child);
+                }
+        } else
+                r = dbus_append_gvariant(reply, value);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}

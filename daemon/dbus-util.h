@@ -51,4 +51,12 @@ const char *dbus_error_name_for(const GError *error);
  */
 int dbus_reply_gerror(sd_bus_message *call, const GError *error);
 
+/**
+ * dbus_reply_gvariant:
+ * @value: a tuple (the reply's arguments) or one value (the one argument)
+ *
+ * Returns: what sending the reply to @call returns.
+ */
+int dbus_reply_gvariant(sd_bus_message *call, GVariant *value);
+
 G_END_DECLS
