@@ -290,9 +290,20 @@ static void test_rewritten_in_place(Fixture *f, gconstpointer data)
         g_assert_cmpint(stat(path, &before), ==, 0);
         fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
         if (fd < 0) {
+                /*
+                 * Most kernels refuse to write a running executable: then the
+                 * file cannot change under the process, and no change may be
+                 * reported (the in-place path itself is covered by
+                 * fixture-in-place-and-exec).
+                 */
                 g_assert_cmpint(errno, ==, ETXTBSY);
+                g_test_message("this kernel refuses to write a running executable (ETXTBSY)");
+                new_sha = sha256_of_file(path);
+                g_assert_cmpstr(new_sha, ==, old_sha);
+                update(f);
+                events = events_for(f, pid);
+                g_assert_cmpuint(events->len, ==, 0);
                 child_kill_and_reap(pid);
-                g_test_skip("this kernel refuses to write a running executable (ETXTBSY)");
                 return;
         }
         g_assert_true(g_file_get_contents("/bin/sleep", &content, &len, NULL));

@@ -577,6 +577,7 @@ audit_log_path=$dir/audit.log
 
 [process_manager]
 backend=embedded
+restart_backoff_seconds=1
 
 [collector procmond]
 type=procmond
