@@ -319,7 +319,10 @@ static void front_lost(gpointer user_data, gboolean disconnected, const char *wh
         if (!disconnected) {
                 /* Another agent has the name, or the bus policy refuses it to us: two agents must not run.
                  */
-                g_critical("D-Bus: %s; stopping", why);
+                g_critical("D-Bus: %s; stopping (is another daemoneye-agent running? is the bus policy "
+                           "org.daemoneye.Agent1.conf installed in /usr/share/dbus-1/system.d, and dbus "
+                           "reloaded?)",
+                           why);
                 ctx->exit_code = 1;
                 front_shutdown(ctx);
                 return;
@@ -400,7 +403,11 @@ int agent_run(const AgentOptions *options)
                         g_critical("D-Bus: %s", error->message);
                         return 1;
                 }
-                g_warning("D-Bus: %s; running without the D-Bus front (org.daemoneye.Agent1)",
+                g_warning("D-Bus: %s; running without the D-Bus front (org.daemoneye.Agent1): daemoneye-cli "
+                          "and "
+                          "busctl cannot reach this agent (start the system bus, or pass --bus-address=ADDR "
+                          "or "
+                          "--bus=none)",
                           error->message);
                 g_clear_error(&error);
         }

@@ -392,14 +392,6 @@ static void systemd_launch_async(CollectorBackend *backend, const CollectorLaunc
                 launch_fail(u, "StartUnit %s: %s", u->unit, g_strerror(-r));
 }
 
-static int systemd_launch(CollectorBackend *backend, const CollectorLaunch *launch, GPid *pid,
-                          GError **error)
-{
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                    "the systemd backend starts units asynchronously");
-        return -1;
-}
-
 static void unit_call(SystemdBackend *b, const char *id, const char *method, const char *signature,
                       const char *what, int signal_number)
 {
@@ -610,7 +602,6 @@ static gboolean backend_connect(SystemdBackend *b, GError **error)
 
 static const CollectorBackendOps systemd_ops = {
         .name = "systemd",
-        .launch = systemd_launch,
         .launch_async = systemd_launch_async,
         .get_unit = systemd_get_unit,
         .terminate = systemd_terminate,

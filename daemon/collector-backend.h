@@ -57,7 +57,10 @@ typedef void (*CollectorLaunchFunc)(CollectorBackend *backend, int fd, GPid pid,
 
 typedef struct {
         const char *name;
-        /* Returns a connected socket (transfer full), sets *@pid (0: not known yet); -1 with @error. */
+        /*
+         * Returns a connected socket (transfer full), sets *@pid (0: not known yet); -1 with @error.
+         * NULL when launch_async is set.
+         */
         int (*launch)(CollectorBackend *backend, const CollectorLaunch *launch, GPid *pid, GError **error);
         /*
          * (optional) Used instead of launch when set: @func runs once, later,

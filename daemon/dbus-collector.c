@@ -361,12 +361,12 @@ static void on_capabilities_done(ProcessManager *pm, const char *id, const DebRp
 typedef gboolean (*SimpleOperation)(ProcessManager *pm, const char *id, const char *actor,
                                     ProcessManagerCallback callback, gpointer user_data, GError **error);
 
-static int run_operation(FrontCollector *fc, DbusFront *front, sd_bus_message *call, SimpleOperation op,
+static int run_operation(FrontCollector *fc, sd_bus_message *call, SimpleOperation op,
                          ProcessManagerCallback callback, const char *actor, sd_bus_error *ret_error)
 {
         g_autoptr(GError) error = NULL;
 
-        if (!op(front->pm, fc->id, actor, callback, sd_bus_message_ref(call), &error)) {
+        if (!op(fc->front->pm, fc->id, actor, callback, sd_bus_message_ref(call), &error)) {
                 sd_bus_message_unref(call);
                 return sd_bus_error_setf(ret_error, dbus_error_name_for(error), "%s", error->message);
         }
@@ -390,68 +390,48 @@ static int read_no_options(sd_bus_message *call, sd_bus_error *ret_error)
         return 0;
 }
 
-static int method_start(sd_bus_message *call, void *userdata, sd_bus_error *ret_error)
+/* Start, Restart, Pause, Resume: authorized as org.daemoneye.collector.manage, then one operation. */
+static int run_managed(sd_bus_message *call, FrontCollector *fc, SimpleOperation op, sd_bus_error *ret_error)
 {
-        FrontCollector *fc = userdata;
-        DbusFront *front = fc->front;
         g_autofree char *actor = NULL;
         int r;
 
-        r = read_no_options(call, ret_error);
-        if (r < 0)
-                return r;
-        r = dbus_polkit_verify(front->polkit, call, ACTION_MANAGE, &actor, ret_error);
+        r = dbus_polkit_verify(fc->front->polkit, call, ACTION_MANAGE, &actor, ret_error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        return run_operation(fc, front, call, process_manager_start, on_done, actor, ret_error);
+        return run_operation(fc, call, op, on_done, actor, ret_error);
+}
+
+static int method_start(sd_bus_message *call, void *userdata, sd_bus_error *ret_error)
+{
+        int r = read_no_options(call, ret_error);
+
+        return r < 0 ? r : run_managed(call, userdata, process_manager_start, ret_error);
 }
 
 static int method_restart(sd_bus_message *call, void *userdata, sd_bus_error *ret_error)
 {
-        FrontCollector *fc = userdata;
-        DbusFront *front = fc->front;
-        g_autofree char *actor = NULL;
-        int r;
+        int r = read_no_options(call, ret_error);
 
-        r = read_no_options(call, ret_error);
-        if (r < 0)
-                return r;
-        r = dbus_polkit_verify(front->polkit, call, ACTION_MANAGE, &actor, ret_error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
-        return run_operation(fc, front, call, process_manager_restart, on_done, actor, ret_error);
+        return r < 0 ? r : run_managed(call, userdata, process_manager_restart, ret_error);
 }
 
 static int method_pause(sd_bus_message *call, void *userdata, sd_bus_error *ret_error)
 {
-        DbusFront *front = ((FrontCollector *)userdata)->front;
-        g_autofree char *actor = NULL;
-        int r;
-
-        r = dbus_polkit_verify(front->polkit, call, ACTION_MANAGE, &actor, ret_error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
-        return run_operation(userdata, front, call, process_manager_pause, on_done, actor, ret_error);
+        return run_managed(call, userdata, process_manager_pause, ret_error);
 }
 
 static int method_resume(sd_bus_message *call, void *userdata, sd_bus_error *ret_error)
 {
-        DbusFront *front = ((FrontCollector *)userdata)->front;
-        g_autofree char *actor = NULL;
-        int r;
-
-        r = dbus_polkit_verify(front->polkit, call, ACTION_MANAGE, &actor, ret_error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
-        return run_operation(userdata, front, call, process_manager_resume, on_done, actor, ret_error);
+        return run_managed(call, userdata, process_manager_resume, ret_error);
 }
 
-static int stop_with(FrontCollector *fc, DbusFront *front, sd_bus_message *call, ProcessManagerStopMode mode,
-                     guint timeout_ms, const char *reason, const char *actor, sd_bus_error *ret_error)
+static int stop_with(FrontCollector *fc, sd_bus_message *call, ProcessManagerStopMode mode, guint timeout_ms,
+                     const char *reason, const char *actor, sd_bus_error *ret_error)
 {
         g_autoptr(GError) error = NULL;
 
-        if (!process_manager_stop_with(front->pm, fc->id, mode, timeout_ms, reason, actor, on_done,
+        if (!process_manager_stop_with(fc->front->pm, fc->id, mode, timeout_ms, reason, actor, on_done,
                                        sd_bus_message_ref(call), &error)) {
                 sd_bus_message_unref(call);
                 return sd_bus_error_setf(ret_error, dbus_error_name_for(error), "%s", error->message);
@@ -472,7 +452,7 @@ static int method_stop(sd_bus_message *call, void *userdata, sd_bus_error *ret_e
         r = dbus_polkit_verify(front->polkit, call, ACTION_MANAGE, &actor, ret_error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        return stop_with(userdata, front, call,
+        return stop_with(userdata, call,
                          graceful ? PROCESS_MANAGER_STOP_GRACEFUL : PROCESS_MANAGER_STOP_TERMINATE, 0, NULL,
                          actor, ret_error);
 }
@@ -501,24 +481,23 @@ static int method_shutdown(sd_bus_message *call, void *userdata, sd_bus_error *r
         r = dbus_polkit_verify(front->polkit, call, ACTION_SHUTDOWN, &actor, ret_error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        return stop_with(userdata, front, call, mode, timeout_ms, reason[0] ? reason : "shutdown requested",
-                         actor, ret_error);
+        return stop_with(userdata, call, mode, timeout_ms, reason[0] ? reason : "shutdown requested", actor,
+                         ret_error);
 }
 
 static int method_health_check(sd_bus_message *call, void *userdata, sd_bus_error *ret_error)
 {
         g_autofree char *actor = dbus_polkit_describe_sender(call);
 
-        return run_operation(userdata, ((FrontCollector *)userdata)->front, call,
-                             process_manager_health_check, on_health_done, actor, ret_error);
+        return run_operation(userdata, call, process_manager_health_check, on_health_done, actor, ret_error);
 }
 
 static int method_get_capabilities(sd_bus_message *call, void *userdata, sd_bus_error *ret_error)
 {
         g_autofree char *actor = dbus_polkit_describe_sender(call);
 
-        return run_operation(userdata, ((FrontCollector *)userdata)->front, call,
-                             process_manager_get_capabilities, on_capabilities_done, actor, ret_error);
+        return run_operation(userdata, call, process_manager_get_capabilities, on_capabilities_done, actor,
+                             ret_error);
 }
 
 /* a{sv} of setting → value as the JSON object UpdateConfig carries; only scalars make sense as settings. */
