@@ -8,18 +8,19 @@
 
 #include <glib-unix.h>
 
+#include "deb-topic.h"
 #include "dcc-private.h"
 
 G_DEFINE_QUARK(dcc-error-quark, dcc_error)
 
-static gboolean id_is_valid(const char *id)
+gboolean dcc_topic_level_is_valid(const char *s)
 {
-        gsize len = id ? strlen(id) : 0;
+        gsize len = s ? strlen(s) : 0;
 
-        if (len == 0 || len > 64)
+        if (len == 0 || len > DEB_TOPIC_MAX_LEVEL_LEN)
                 return FALSE;
         for (gsize i = 0; i < len; i++)
-                if (!g_ascii_isalnum(id[i]) && id[i] != '_' && id[i] != '-')
+                if (!g_ascii_isalnum(s[i]) && s[i] != '_' && s[i] != '-')
                         return FALSE;
         return TRUE;
 }
@@ -34,7 +35,7 @@ gboolean dcc_collector_set_id(DccCollector *collector, const char *id, GError **
                 return FALSE;
         }
         /* The id is a level of every topic the collector uses: "a.b" or "#" would change their meaning. */
-        if (!id_is_valid(id)) {
+        if (!dcc_topic_level_is_valid(id)) {
                 g_set_error(error, DCC_ERROR, DCC_ERROR_INVALID_ARGUMENT,
                             "collector id '%s': not 1..64 bytes of [A-Za-z0-9_-] (it is a topic level)",
                             id ? id : "(none)");
@@ -117,10 +118,7 @@ static void collector_detach_requests(DccCollector *collector)
                 DccRequest *request = value;
 
                 request->collector = NULL;
-                if (request->deadline_source) {
-                        g_source_destroy(request->deadline_source);
-                        g_clear_pointer(&request->deadline_source, g_source_unref);
-                }
+                dcc_source_clear(&request->deadline_source);
         }
 }
 

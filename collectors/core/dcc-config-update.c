@@ -17,7 +17,6 @@ typedef struct {
         GPtrArray *applied;  /* char *, borrowed */
         GPtrArray *skipped;  /* KeyRejection * */
         GPtrArray *rejected; /* KeyRejection * */
-        GPtrArray *strings;  /* owned strings the rejections point to */
 } ResultBuilder;
 
 static void result_init(ResultBuilder *b)
@@ -26,7 +25,6 @@ static void result_init(ResultBuilder *b)
         b->applied = g_ptr_array_new();
         b->skipped = g_ptr_array_new_with_free_func(g_free);
         b->rejected = g_ptr_array_new_with_free_func(g_free);
-        b->strings = g_ptr_array_new_with_free_func(g_free);
 }
 
 static void result_clear(ResultBuilder *b)
@@ -34,7 +32,6 @@ static void result_clear(ResultBuilder *b)
         g_ptr_array_unref(b->applied);
         g_ptr_array_unref(b->skipped);
         g_ptr_array_unref(b->rejected);
-        g_ptr_array_unref(b->strings);
 }
 
 static void result_add_rejection(ResultBuilder *b, GPtrArray *list, const char *key, const char *reason)
@@ -45,6 +42,15 @@ static void result_add_rejection(ResultBuilder *b, GPtrArray *list, const char *
         rejection->key = (char *)key;
         rejection->reason = (char *)reason;
         g_ptr_array_add(list, rejection);
+}
+
+static void result_add_rejections(ResultBuilder *b, GPtrArray *list, const GPtrArray *rejections)
+{
+        for (guint i = 0; i < rejections->len; i++) {
+                const DccConfigRejection *r = rejections->pdata[i];
+
+                result_add_rejection(b, list, r->key, r->reason);
+        }
 }
 
 static void result_add_changes(ResultBuilder *b, const GArray *changes)
@@ -58,14 +64,8 @@ static void result_from_plan(ResultBuilder *b, const DccConfigPlan *plan)
 {
         result_add_changes(b, plan->live);
         result_add_changes(b, plan->deferred);
-        for (guint i = 0; i < plan->skipped->len; i++) {
-                const DccConfigRejection *r = plan->skipped->pdata[i];
-                result_add_rejection(b, b->skipped, r->key, r->reason);
-        }
-        for (guint i = 0; i < plan->rejected->len; i++) {
-                const DccConfigRejection *r = plan->rejected->pdata[i];
-                result_add_rejection(b, b->rejected, r->key, r->reason);
-        }
+        result_add_rejections(b, b->skipped, plan->skipped);
+        result_add_rejections(b, b->rejected, plan->rejected);
         b->result.restart_required = plan->deferred->len > 0;
 }
 
@@ -228,14 +228,8 @@ void dcc_config_update_handle(DccCollector *collector, DccRequest *request)
                 g_autofree char *summary = dcc_config_plan_describe_rejections(plan, &context);
 
                 /* Nothing was applied: the result lists only what was wrong (and what was unchanged). */
-                for (guint i = 0; i < plan->skipped->len; i++) {
-                        const DccConfigRejection *r = plan->skipped->pdata[i];
-                        result_add_rejection(&b, b.skipped, r->key, r->reason);
-                }
-                for (guint i = 0; i < plan->rejected->len; i++) {
-                        const DccConfigRejection *r = plan->rejected->pdata[i];
-                        result_add_rejection(&b, b.rejected, r->key, r->reason);
-                }
+                result_add_rejections(&b, b.skipped, plan->skipped);
+                result_add_rejections(&b, b.rejected, plan->rejected);
                 b.result.validated_only = payload->validate_only;
                 dcc_request_fail(request, DCC_STATUS(ERROR), DCC_KIND(INVALID_ARGUMENT), DCC_CATEGORY(CONFIGURATION),
                                  "config.invalid", context, result_finish(&b),

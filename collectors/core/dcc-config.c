@@ -297,28 +297,26 @@ gboolean dcc_config_plan_add_json(DccConfigStore *store, DccConfigPlan *plan, co
         return TRUE;
 }
 
+/* Puts each change's new (or, with @undo, old) value in force. */
+static void store_put_changes(DccConfigStore *store, const GArray *changes, gboolean undo)
+{
+        for (guint i = 0; i < changes->len; i++) {
+                const DccConfigChange *change = &g_array_index(changes, DccConfigChange, i);
+
+                store_put(store, change->key, undo ? &change->old_value : &change->new_value);
+        }
+}
+
 void dcc_config_store_commit(DccConfigStore *store, const DccConfigPlan *plan)
 {
-        for (guint i = 0; i < plan->live->len; i++) {
-                const DccConfigChange *change = &g_array_index(plan->live, DccConfigChange, i);
-                store_put(store, change->key, &change->new_value);
-        }
-        for (guint i = 0; i < plan->deferred->len; i++) {
-                const DccConfigChange *change = &g_array_index(plan->deferred, DccConfigChange, i);
-                store_put(store, change->key, &change->new_value);
-        }
+        store_put_changes(store, plan->live, FALSE);
+        store_put_changes(store, plan->deferred, FALSE);
 }
 
 void dcc_config_store_revert(DccConfigStore *store, const DccConfigPlan *plan)
 {
-        for (guint i = 0; i < plan->live->len; i++) {
-                const DccConfigChange *change = &g_array_index(plan->live, DccConfigChange, i);
-                store_put(store, change->key, &change->old_value);
-        }
-        for (guint i = 0; i < plan->deferred->len; i++) {
-                const DccConfigChange *change = &g_array_index(plan->deferred, DccConfigChange, i);
-                store_put(store, change->key, &change->old_value);
-        }
+        store_put_changes(store, plan->live, TRUE);
+        store_put_changes(store, plan->deferred, TRUE);
 }
 
 GArray *dcc_config_changes_reverse(const GArray *changes)

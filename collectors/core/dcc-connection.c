@@ -103,14 +103,8 @@ gboolean dcc_collector_connect(DccCollector *collector, const char *socket_path,
 
 static void connection_stop_accepting(DccCollector *collector)
 {
-        if (collector->accept_source) {
-                g_source_destroy(collector->accept_source);
-                g_clear_pointer(&collector->accept_source, g_source_unref);
-        }
-        if (collector->accept_timeout) {
-                g_source_destroy(collector->accept_timeout);
-                g_clear_pointer(&collector->accept_timeout, g_source_unref);
-        }
+        dcc_source_clear(&collector->accept_source);
+        dcc_source_clear(&collector->accept_timeout);
         if (collector->listen_fd >= 0)
                 close(collector->listen_fd);
         collector->listen_fd = -1;

@@ -14,6 +14,12 @@ static const int all_operations[] = {
         DCC_OP(PAUSE),          DCC_OP(RESUME),
 };
 
+/* PAUSE and RESUME are offered only by a collector with both callbacks. */
+static gboolean operation_is_offered(DccCollector *collector, int operation)
+{
+        return (operation != DCC_OP(PAUSE) && operation != DCC_OP(RESUME)) || dcc_collector_supports_pause(collector);
+}
+
 void dcc_component_free(gpointer data)
 {
         DccComponent *component = data;
@@ -194,8 +200,7 @@ void dcc_health_handle_capabilities(DccCollector *collector, DccRequest *request
         gsize n_operations = 0;
 
         for (gsize i = 0; i < G_N_ELEMENTS(all_operations); i++) {
-                if ((all_operations[i] == DCC_OP(PAUSE) || all_operations[i] == DCC_OP(RESUME)) &&
-                    !dcc_collector_supports_pause(collector))
+                if (!operation_is_offered(collector, all_operations[i]))
                         continue;
                 operations[n_operations++] = (Daemoneye__Eventbus__RpcOperation)all_operations[i];
         }
@@ -228,8 +233,7 @@ GStrv dcc_health_get_capability_strings(DccCollector *collector)
         for (gsize i = 0; i < G_N_ELEMENTS(all_operations); i++) {
                 g_autofree char *cap = NULL;
 
-                if ((all_operations[i] == DCC_OP(PAUSE) || all_operations[i] == DCC_OP(RESUME)) &&
-                    !dcc_collector_supports_pause(collector))
+                if (!operation_is_offered(collector, all_operations[i]))
                         continue;
                 cap = g_strconcat("operation.", dcc_rpc_operation_to_string(all_operations[i]), NULL);
                 g_strv_builder_add(builder, cap);

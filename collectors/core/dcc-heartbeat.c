@@ -58,8 +58,5 @@ void dcc_heartbeat_start(DccCollector *collector)
 
 void dcc_heartbeat_stop(DccCollector *collector)
 {
-        if (!collector->heartbeat_source)
-                return;
-        g_source_destroy(collector->heartbeat_source);
-        g_clear_pointer(&collector->heartbeat_source, g_source_unref);
+        dcc_source_clear(&collector->heartbeat_source);
 }

@@ -50,6 +50,15 @@ G_BEGIN_DECLS
 #define DCC_CATEGORY(name) DAEMONEYE__EVENTBUS__ERROR_CATEGORY__ERROR_CATEGORY_##name
 #define DCC_MT(name) DAEMONEYE__EVENTBUS__MESSAGE_TYPE__MESSAGE_TYPE_##name
 
+/* Detaches *@source from its context and drops our reference; a no-op when NULL. */
+static inline void dcc_source_clear(GSource **source)
+{
+        if (!*source)
+                return;
+        g_source_destroy(*source);
+        g_clear_pointer(source, g_source_unref);
+}
+
 typedef Daemoneye__Eventbus__RpcRequest DccRpcRequestMessage;
 typedef struct _DccRequest DccRequest;
 typedef struct _DccShutdown DccShutdown;
@@ -65,8 +74,7 @@ struct _DccRequest {
         DccRpcRequestMessage *message; /* owned, protobuf-c unpacked */
         int operation;
         gint64 received_us; /* monotonic */
-        gint64 deadline_us; /* monotonic */
-        guint timeout_ms;   /* deadline_us - received_us, for messages */
+        guint timeout_ms;   /* from received_us to the deadline */
         GSource *deadline_source;
         gboolean answered;
         gboolean expired;
@@ -134,6 +142,8 @@ struct _DccCollector {
 };
 
 /* dcc-collector.c */
+/** dcc_topic_level_is_valid: 1..DEB_TOPIC_MAX_LEVEL_LEN bytes of [A-Za-z0-9_-]: ids and correlation ids become topic levels. */
+gboolean dcc_topic_level_is_valid(const char *s);
 void dcc_collector_set_state(DccCollector *collector, DccState state);
 /** dcc_collector_finish: ends the collector with @status (first call wins); stops its timers. */
 void dcc_collector_finish(DccCollector *collector, DccExitStatus status);

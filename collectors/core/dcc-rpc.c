@@ -16,37 +16,17 @@
 
 #define RESPONSE_TOPIC_PREFIX "response."
 
-static gboolean level_is_valid(const char *s)
-{
-        gsize len = s ? strlen(s) : 0;
-
-        if (len == 0 || len > DEB_TOPIC_MAX_LEVEL_LEN)
-                return FALSE;
-        for (gsize i = 0; i < len; i++)
-                if (!g_ascii_isalnum(s[i]) && s[i] != '_' && s[i] != '-')
-                        return FALSE;
-        return TRUE;
-}
-
 DccRequest *dcc_request_ref(DccRequest *request)
 {
         g_atomic_int_inc(&request->ref_count);
         return request;
 }
 
-static void request_cancel_deadline(DccRequest *request)
-{
-        if (request->deadline_source) {
-                g_source_destroy(request->deadline_source);
-                g_clear_pointer(&request->deadline_source, g_source_unref);
-        }
-}
-
 void dcc_request_unref(DccRequest *request)
 {
         if (!request || !g_atomic_int_dec_and_test(&request->ref_count))
                 return;
-        request_cancel_deadline(request);
+        dcc_source_clear(&request->deadline_source);
         if (request->message)
                 protobuf_c_message_free_unpacked(&request->message->base, NULL);
         g_free(request->correlation_id);
@@ -161,7 +141,7 @@ void dcc_request_reply(DccRequest *request, int status, const Daemoneye__Eventbu
                 return;
         collector = request->collector;
         request->answered = TRUE;
-        request_cancel_deadline(request);
+        dcc_source_clear(&request->deadline_source);
         if (status != DCC_STATUS(SUCCESS))
                 collector->error_count++;
         dcc_collector_log(collector, request, G_LOG_LEVEL_DEBUG, "%s: answered %s after %" G_GINT64_FORMAT " us",
@@ -383,7 +363,7 @@ void dcc_rpc_handle_envelope(DebClient *client, const DebEnvelope *envelope, gpo
                 return;
         }
         /* A reply goes to response.<id>: an id that is not one topic level cannot be answered at all. */
-        if (!level_is_valid(envelope_id)) {
+        if (!dcc_topic_level_is_valid(envelope_id)) {
                 collector->error_count++;
                 dcc_collector_log(collector, NULL, G_LOG_LEVEL_WARNING,
                                   "dropped a request on %s from '%s': its correlation id is not 1..%d bytes of "
@@ -479,7 +459,6 @@ void dcc_rpc_handle_envelope(DebClient *client, const DebEnvelope *envelope, gpo
         request->operation = operation;
         request->received_us = g_get_monotonic_time();
         request->timeout_ms = MAX(1u, rpc_timeout_ms(collector, request->message->deadline_us, now_wall));
-        request->deadline_us = request->received_us + (gint64)request->timeout_ms * 1000;
         request->deadline_source = g_timeout_source_new(request->timeout_ms);
         g_source_set_callback(request->deadline_source, request_deadline_cb, request, NULL);
         g_source_attach(request->deadline_source, collector->context);

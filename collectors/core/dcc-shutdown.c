@@ -22,7 +22,6 @@ struct _DccShutdown {
         DccExitStatus exit_status; /* when everything went well */
         GSource *timer;
         gboolean waiting_idle;
-        gboolean timed_out;
         guint next_hook;
         GString *failures; /* "stop: …; cleanup hook 2: …" */
 };
@@ -31,10 +30,7 @@ void dcc_shutdown_free(DccShutdown *shutdown)
 {
         if (!shutdown)
                 return;
-        if (shutdown->timer) {
-                g_source_destroy(shutdown->timer);
-                g_source_unref(shutdown->timer);
-        }
+        dcc_source_clear(&shutdown->timer);
         g_clear_pointer(&shutdown->request, dcc_request_unref);
         g_string_free(shutdown->failures, TRUE);
         g_free(shutdown);
@@ -140,7 +136,6 @@ static gboolean shutdown_timeout_cb(gpointer user_data)
         g_clear_pointer(&s->timer, g_source_unref);
         if (dcc_collector_is_finished(collector))
                 return G_SOURCE_REMOVE;
-        s->timed_out = TRUE;
         collector->error_count++;
         dcc_request_fail(s->request, DCC_STATUS(TIMEOUT), DCC_KIND(TIMEOUT), DCC_CATEGORY(TIMEOUT), "shutdown.timeout",
                          context, NULL, "collector %s: graceful shutdown: cleanup did not finish within %u ms; %s",

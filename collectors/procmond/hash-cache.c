@@ -40,7 +40,7 @@ static guint hash_key_hash(gconstpointer p)
         return (guint)(h ^ (h >> 32));
 }
 
-static gboolean hash_key_equal(gconstpointer a, gconstpointer b)
+gboolean hash_key_equal(gconstpointer a, gconstpointer b)
 {
         const HashKey *x = a, *y = b;
 
@@ -84,21 +84,30 @@ GRefString *hash_cache_lookup(HashCache *cache, const HashKey *key)
         return g_ref_string_acquire(entry->sha256);
 }
 
-static gboolean hash_cache_make_room(HashCache *cache)
+/* Drops the entries not used since the last sweep: binaries nobody runs now. */
+static guint hash_cache_evict_unused(HashCache *cache)
 {
         GHashTableIter iter;
         gpointer value;
+        guint evicted = 0;
 
-        if (g_hash_table_size(cache->entries) < cache->max_entries)
-                return TRUE;
-        /* Entries untouched in this scan belong to binaries nobody runs now. */
         g_hash_table_iter_init(&iter, cache->entries);
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                 HashEntry *entry = value;
 
-                if (entry->generation != cache->generation)
+                if (entry->generation != cache->generation) {
                         g_hash_table_iter_remove(&iter);
+                        evicted++;
+                }
         }
+        return evicted;
+}
+
+static gboolean hash_cache_make_room(HashCache *cache)
+{
+        if (g_hash_table_size(cache->entries) < cache->max_entries)
+                return TRUE;
+        hash_cache_evict_unused(cache);
         return g_hash_table_size(cache->entries) < cache->max_entries;
 }
 
@@ -179,21 +188,15 @@ GRefString *hash_cache_hash_fd(HashCache *cache, int fd, const char *name, HashK
 
 guint hash_cache_sweep(HashCache *cache)
 {
-        GHashTableIter iter;
-        gpointer value;
-        guint evicted = 0;
+        guint evicted = hash_cache_evict_unused(cache);
 
-        g_hash_table_iter_init(&iter, cache->entries);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                HashEntry *entry = value;
-
-                if (entry->generation != cache->generation) {
-                        g_hash_table_iter_remove(&iter);
-                        evicted++;
-                }
-        }
         cache->generation++;
         return evicted;
+}
+
+void hash_cache_set_max_entries(HashCache *cache, guint max_entries)
+{
+        cache->max_entries = MAX(max_entries, 1);
 }
 
 guint hash_cache_size(const HashCache *cache)

@@ -31,6 +31,13 @@ typedef struct {
  */
 HashKey hash_key_from_stat(const struct stat *st);
 
+/**
+ * hash_key_equal:
+ *
+ * Whether two identities are the same file unchanged (a GEqualFunc on HashKey *).
+ */
+gboolean hash_key_equal(gconstpointer a, gconstpointer b);
+
 typedef struct _HashCache HashCache;
 
 /**
@@ -80,6 +87,14 @@ GRefString *hash_cache_hash_fd(HashCache *cache, int fd, const char *name, HashK
  * Returns how many entries were evicted.
  */
 guint hash_cache_sweep(HashCache *cache);
+
+/**
+ * hash_cache_set_max_entries:
+ *
+ * Changes the bound on cached hashes, keeping what is cached: a smaller
+ * bound is reached as entries fall out of use (insertions wait till then).
+ */
+void hash_cache_set_max_entries(HashCache *cache, guint max_entries);
 
 /**
  * hash_cache_size:

@@ -59,6 +59,7 @@ static gint compare_by_start(gconstpointer a, gconstpointer b)
 typedef struct {
         const ProcInfo *previous;
         const ProcInfo *current;
+        ProcFields fields; /* identity fields that differ */
 } ProcPair;
 
 static gint compare_pairs_by_pid(gconstpointer a, gconstpointer b)
@@ -90,14 +91,15 @@ guint proc_diff_run(const ProcSnapshot *previous, const ProcSnapshot *current,
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                 const ProcInfo *now = value;
                 const ProcInfo *old = proc_snapshot_lookup(previous, now->key.pid, now->key.start_time_ticks);
+                ProcPair pair;
 
                 if (!old) {
                         g_ptr_array_add(started, value);
-                } else if (old->ppid != now->ppid || proc_diff_fields(old, now) != 0) {
-                        ProcPair pair = {old, now};
-
-                        g_array_append_val(changed, pair);
+                        continue;
                 }
+                pair = (ProcPair){old, now, proc_diff_fields(old, now)};
+                if (old->ppid != now->ppid || pair.fields != 0)
+                        g_array_append_val(changed, pair);
         }
 
         g_ptr_array_sort(exited, compare_by_start);
@@ -112,17 +114,17 @@ guint proc_diff_run(const ProcSnapshot *previous, const ProcSnapshot *current,
                         callbacks->started(started->pdata[i], user_data);
         for (guint i = 0; i < changed->len; i++) {
                 const ProcPair *pair = &g_array_index(changed, ProcPair, i);
-                ProcFields fields = proc_diff_fields(pair->previous, pair->current);
 
                 if (pair->previous->ppid != pair->current->ppid) {
                         calls++;
                         if (callbacks->reparented)
                                 callbacks->reparented(pair->previous, pair->current, user_data);
                 }
-                if (fields != 0) {
+                if (pair->fields != 0) {
                         calls++;
                         if (callbacks->metadata_changed)
-                                callbacks->metadata_changed(pair->previous, pair->current, fields, user_data);
+                                callbacks->metadata_changed(pair->previous, pair->current, pair->fields,
+                                                            user_data);
                 }
         }
         return calls;

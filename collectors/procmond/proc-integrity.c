@@ -36,25 +36,6 @@ struct _ProcIntegrity {
         guint events;
 };
 
-static guint proc_key_hash(gconstpointer p)
-{
-        const ProcKey *key = p;
-
-        return ((guint)key->pid * 2654435761u) ^ (guint)key->start_time_ticks;
-}
-
-static gboolean proc_key_equal(gconstpointer a, gconstpointer b)
-{
-        const ProcKey *x = a, *y = b;
-
-        return x->pid == y->pid && x->start_time_ticks == y->start_time_ticks;
-}
-
-static gboolean hash_key_same(const HashKey *a, const HashKey *b)
-{
-        return memcmp(a, b, sizeof(*a)) == 0;
-}
-
 static void exe_record_free(gpointer p)
 {
         ExeRecord *record = p;
@@ -63,21 +44,6 @@ static void exe_record_free(gpointer p)
         g_clear_pointer(&record->sha256, g_ref_string_release);
         g_clear_pointer(&record->replacement, g_ref_string_release);
         g_free(record);
-}
-
-const char *proc_integrity_kind_name(ProcIntegrityKind kind)
-{
-        switch (kind) {
-        case PROC_INTEGRITY_HASHED:
-                return "hashed";
-        case PROC_INTEGRITY_CHANGED:
-                return "changed";
-        case PROC_INTEGRITY_DELETED:
-                return "deleted";
-        case PROC_INTEGRITY_UNREADABLE:
-                return "unreadable";
-        }
-        return "unknown";
 }
 
 ProcIntegrity *proc_integrity_new(const char *proc_root, guint max_cache_entries, GError **error)
@@ -205,7 +171,7 @@ static void check_deleted_path(ProcIntegrity *integrity, ExeRecord *record, cons
         disk_key = hash_key_from_stat(&st);
         if (!S_ISREG(st.st_mode) || (disk_key.dev == record->image_key.dev && disk_key.ino == record->image_key.ino))
                 return;
-        if (record->disk_state == DISK_REPLACED && hash_key_same(&disk_key, &record->disk_key))
+        if (record->disk_state == DISK_REPLACED && hash_key_equal(&disk_key, &record->disk_key))
                 return;
 
         /* O_NONBLOCK: whoever controls the path must not make us wait on a FIFO. */
@@ -259,7 +225,7 @@ static void update_process(ProcIntegrity *integrity, ProcInfo *info)
         }
         key = hash_key_from_stat(&st);
 
-        if (record->sha256 && hash_key_same(&key, &record->image_key)) {
+        if (record->sha256 && hash_key_equal(&key, &record->image_key)) {
                 /* Unchanged; the lookup keeps the cache entry alive through the sweep. */
                 GRefString *cached = hash_cache_lookup(integrity->cache, &key);
 

@@ -86,13 +86,6 @@ guint proc_integrity_update(ProcIntegrity *integrity, ProcSnapshot *snapshot, Pr
  */
 HashCache *proc_integrity_get_cache(ProcIntegrity *integrity);
 
-/**
- * proc_integrity_kind_name:
- *
- * "hashed", "changed", "deleted" or "unreadable".
- */
-const char *proc_integrity_kind_name(ProcIntegrityKind kind);
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ProcIntegrity, proc_integrity_free)
 
 G_END_DECLS

@@ -1,6 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <string.h>
-
 #include "proc-proto.h"
 
 struct _ProcProto {
@@ -44,9 +42,7 @@ const char *proc_proto_text(ProcProto *proto, const char *text)
 
 void proc_proto_fill_info(ProcProto *proto, const ProcInfo *info, Daemoneye__Eventbus__ProcessInfo *out)
 {
-        gsize len = 0;
-        const char *data = g_bytes_get_data(info->cmdline, &len);
-        guint argc = 0;
+        GPtrArray *argv;
 
         daemoneye__eventbus__process_info__init(out);
         out->pid = (guint32)info->key.pid;
@@ -69,21 +65,12 @@ void proc_proto_fill_info(ProcProto *proto, const ProcInfo *info, Daemoneye__Eve
         out->kernel_thread = proc_info_is_kernel_thread(info);
         out->exe_sha256 = (char *)(info->exe_sha256 ? info->exe_sha256 : "");
 
-        /* The scanner ends the last argument with a NUL: one NUL per argument. */
-        for (gsize i = 0; i < len; i++)
-                argc += data[i] == '\0';
-        if (argc > 0) {
-                char **argv = g_new(char *, argc);
-                guint n = 0;
-
-                for (gsize i = 0; i < len && n < argc; n++) {
-                        argv[n] = (char *)proc_proto_text(proto, data + i);
-                        i += strlen(data + i) + 1;
-                }
-                g_ptr_array_add(proto->scratch, argv);
-                out->n_cmdline = n;
-                out->cmdline = argv;
-        }
+        argv = g_ptr_array_new();
+        out->n_cmdline = proc_info_cmdline_argv(info, argv);
+        for (guint i = 0; i < argv->len; i++)
+                argv->pdata[i] = (gpointer)proc_proto_text(proto, argv->pdata[i]);
+        out->cmdline = (char **)argv->pdata;
+        g_ptr_array_add(proto->scratch, g_ptr_array_free(argv, FALSE));
 }
 
 const guint8 *proc_proto_pack(ProcProto *proto, const ProtobufCMessage *message, gsize *len)

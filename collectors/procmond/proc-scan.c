@@ -39,7 +39,7 @@ struct _ProcScanner {
         ProcScanStats stats;
 };
 
-static guint proc_key_hash(gconstpointer p)
+guint proc_key_hash(gconstpointer p)
 {
         const ProcKey *key = p;
 
@@ -47,7 +47,7 @@ static guint proc_key_hash(gconstpointer p)
                (guint)(key->start_time_ticks >> 32);
 }
 
-static gboolean proc_key_equal(gconstpointer a, gconstpointer b)
+gboolean proc_key_equal(gconstpointer a, gconstpointer b)
 {
         const ProcKey *x = a, *y = b;
 

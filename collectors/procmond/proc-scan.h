@@ -18,6 +18,15 @@ typedef struct {
         guint64 start_time_ticks;
 } ProcKey;
 
+/**
+ * proc_key_hash:
+ * proc_key_equal:
+ *
+ * GHashTable functions for tables keyed by ProcKey *.
+ */
+guint proc_key_hash(gconstpointer key);
+gboolean proc_key_equal(gconstpointer a, gconstpointer b);
+
 /* PF_KTHREAD in the flags field (9) of /proc/<pid>/stat. */
 #define PROC_FLAG_KTHREAD 0x00200000u
 

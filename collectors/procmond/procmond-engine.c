@@ -112,19 +112,18 @@ gboolean procmond_engine_update_config(ProcmondEngine *engine, const ProcmondEng
                             config->proc_root);
                 return FALSE;
         }
-        if (config->enable_hash_verification &&
-            (!engine->integrity || config->hash_cache_max_entries != engine->config.hash_cache_max_entries)) {
+        if (config->enable_hash_verification && !engine->integrity) {
                 integrity = proc_integrity_new(engine->proc_root, config->hash_cache_max_entries, error);
                 if (!integrity)
                         return FALSE;
-        }
-
-        if (integrity || !config->enable_hash_verification) {
-                if (engine->integrity)
-                        engine->hashes_before +=
-                                hash_cache_get_computed(proc_integrity_get_cache(engine->integrity));
-                g_clear_pointer(&engine->integrity, proc_integrity_free);
                 engine->integrity = g_steal_pointer(&integrity);
+        } else if (config->enable_hash_verification) {
+                /* Keep what is hashed and reported: a new bound is no reason to read every executable again. */
+                hash_cache_set_max_entries(proc_integrity_get_cache(engine->integrity),
+                                           config->hash_cache_max_entries);
+        } else if (engine->integrity) {
+                engine->hashes_before += hash_cache_get_computed(proc_integrity_get_cache(engine->integrity));
+                g_clear_pointer(&engine->integrity, proc_integrity_free);
         }
         engine->config = *config;
         engine->config.proc_root = engine->proc_root;
@@ -151,14 +150,21 @@ const ProcSnapshot *procmond_engine_get_snapshot(const ProcmondEngine *engine)
         return engine->snapshot;
 }
 
+/* Hands one packed event to the host; every event of a scan goes out through here. */
+static void engine_publish(ProcmondEngine *engine, const char *topic, const char *type, const guint8 *data,
+                           gsize len)
+{
+        engine->stats.events_emitted++;
+        if (engine->emit)
+                engine->emit(topic, type, data, len, engine->emit_data);
+}
+
 static void engine_emit(ProcmondEngine *engine, const char *topic, const char *type, const ProtobufCMessage *msg)
 {
         gsize len;
         const guint8 *data = proc_proto_pack(engine->proto, msg, &len);
 
-        engine->stats.events_emitted++;
-        if (engine->emit)
-                engine->emit(topic, type, data, len, engine->emit_data);
+        engine_publish(engine, topic, type, data, len);
         proc_proto_reset(engine->proto);
 }
 
@@ -273,10 +279,7 @@ static void engine_emit_pending(ProcmondEngine *engine)
                 gsize len;
                 const guint8 *data = g_bytes_get_data(engine->pending->pdata[i], &len);
 
-                engine->stats.events_emitted++;
-                if (engine->emit)
-                        engine->emit(PROCMOND_TOPIC_INTEGRITY, PROCMOND_TYPE_INTEGRITY, data, len,
-                                     engine->emit_data);
+                engine_publish(engine, PROCMOND_TOPIC_INTEGRITY, PROCMOND_TYPE_INTEGRITY, data, len);
         }
         g_ptr_array_set_size(engine->pending, 0);
 }
@@ -345,10 +348,8 @@ static void engine_emit_batches(ProcmondEngine *engine)
                 batch.scan_id = engine->stats.scans;
                 batch.scan_time_us = proc_snapshot_get_time_us(engine->snapshot);
                 data = proc_proto_pack(engine->proto, &batch.base, &len);
-                engine->stats.events_emitted++;
                 engine->stats.batches_emitted++;
-                if (engine->emit)
-                        engine->emit(PROCMOND_TOPIC_BATCH, PROCMOND_TYPE_BATCH, data, len, engine->emit_data);
+                engine_publish(engine, PROCMOND_TOPIC_BATCH, PROCMOND_TYPE_BATCH, data, len);
         }
         proc_proto_reset(engine->proto);
         engine->scans_since_batch = 0;

@@ -130,8 +130,8 @@ void procmond_engine_free(ProcmondEngine *engine);
  *
  * Applies a validated @config to a running engine: all settings but
  * proc_root, which must not change. Turning hashing on makes the next scan
- * hash every executable; turning it off drops the cache. On error nothing
- * changes.
+ * hash every executable; turning it off drops the cache; a new
+ * hash_cache_max_entries keeps what is cached. On error nothing changes.
  */
 gboolean procmond_engine_update_config(ProcmondEngine *engine, const ProcmondEngineConfig *config,
                                        GError **error);

@@ -252,7 +252,7 @@ static void procmond_resume(DccCollector *collector, DccOperation *op, gpointer 
         Procmond *pm = user_data;
 
         if (!pm->engine) {
-                dcc_operation_fail(op, g_error_new(DCC_ERROR, DCC_ERROR_FAILED, "procmond: no engine to resume"));
+                dcc_operation_fail(op, g_error_new(DCC_ERROR, DCC_ERROR_FAILED, "procmond: nothing to resume: collection was stopped; send start instead"));
                 return;
         }
         procmond_timers_start(pm, TRUE);
