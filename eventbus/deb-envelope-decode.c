@@ -52,6 +52,20 @@ static inline gboolean read_varint(Reader *r, guint64 *out)
         return FALSE;
 }
 
+/*
+ * The key of the next field, or 0 (no field's key) when its number is not
+ * above @last: a repeated or out-of-order field is for protobuf-c to judge.
+ */
+static inline guint8 read_key(Reader *r, guint *last)
+{
+        guint8 key = *r->p++;
+
+        if ((guint)(key >> 3) <= *last)
+                return 0;
+        *last = key >> 3;
+        return key;
+}
+
 /* A non-zero varint: zero is the default, which an encoder leaves out. */
 static inline gboolean read_nonzero(Reader *r, guint64 *out)
 {
@@ -129,12 +143,7 @@ static DebTagsEntry *read_tags_entry(Reader *r)
                 return NULL;
         daemoneye__eventbus__correlation_metadata__tags_entry__init(entry);
         while (sub.p < sub.end) {
-                guint8 key = *sub.p++;
-
-                if ((guint)(key >> 3) <= last)
-                        return NULL;
-                last = key >> 3;
-                switch (key) {
+                switch (read_key(&sub, &last)) {
                 case KEY_LENGTH_PREFIXED(1):
                         if (!read_string(&sub, &entry->key))
                                 return NULL;
@@ -199,12 +208,7 @@ static DebCorrelation *read_correlation(Reader *r)
                 return NULL;
         daemoneye__eventbus__correlation_metadata__init(c);
         while (sub.p < sub.end) {
-                guint8 key = *sub.p++;
-
-                if ((guint)(key >> 3) <= last)
-                        return NULL;
-                last = key >> 3;
-                switch (key) {
+                switch (read_key(&sub, &last)) {
                 case KEY_LENGTH_PREFIXED(1):
                         if (!read_string(&sub, &c->correlation_id))
                                 return NULL;
@@ -259,13 +263,7 @@ DebEnvelope *deb_envelope_decode_canonical(ProtobufCAllocator *allocator, const 
                 return NULL;
         daemoneye__eventbus__envelope__init(env);
         while (r.p < r.end) {
-                guint8 key = *r.p++;
-
-                /* Ascending numbers: a repeated or out-of-order field is for protobuf-c to judge. */
-                if ((guint)(key >> 3) <= last)
-                        return NULL;
-                last = key >> 3;
-                switch (key) {
+                switch (read_key(&r, &last)) {
                 case KEY_LENGTH_PREFIXED(1):
                         if (!read_string(&r, &env->topic))
                                 return NULL;

@@ -50,6 +50,12 @@ static inline gsize field_size(gsize len)
         return len > 0 ? 1 + varint_size(len) + len : 0;
 }
 
+/* Size of a varint field with a one-byte key, 0 when it is 0 (left out). */
+static inline gsize varint_field_size(guint64 v)
+{
+        return v != 0 ? 1 + varint_size(v) : 0;
+}
+
 static inline guint8 *put_bytes(guint8 *p, guint8 key, const void *data, gsize len)
 {
         if (len == 0)
@@ -66,11 +72,6 @@ static inline guint8 *put_uint64(guint8 *p, guint8 key, guint64 v)
                 return p;
         *p++ = key;
         return varint_put(p, v);
-}
-
-static gsize tags_entry_size(const Daemoneye__Eventbus__CorrelationMetadata__TagsEntry *entry)
-{
-        return field_size(string_len(entry->key)) + field_size(string_len(entry->value));
 }
 
 /* A field added to the schema and not to this file must not vanish silently: protobuf-c packs then. */
@@ -107,8 +108,7 @@ gsize deb_envelope_measure(const DebEnvelope *env, DebEnvelopeLayout *layout)
         layout->payload_type_len = string_len(env->payload_type);
         layout->sender_len = string_len(env->sender);
         size += field_size(layout->topic_len);
-        if (env->message_type != 0)
-                size += 1 + varint_size(enum_wire_value(env->message_type));
+        size += varint_field_size(enum_wire_value(env->message_type));
         if (c) {
                 gsize csize = 0;
 
@@ -119,12 +119,12 @@ gsize deb_envelope_measure(const DebEnvelope *env, DebEnvelopeLayout *layout)
                 csize += field_size(layout->correlation_id_len);
                 csize += field_size(layout->parent_correlation_id_len);
                 csize += field_size(layout->root_correlation_id_len);
-                if (c->sequence_number != 0)
-                        csize += 1 + varint_size(c->sequence_number);
+                csize += varint_field_size(c->sequence_number);
                 csize += field_size(layout->workflow_stage_len);
                 /* A repeated message: every entry is written, an empty one as key + zero length. */
                 for (gsize i = 0; i < c->n_tags; i++) {
-                        gsize entry = tags_entry_size(c->tags[i]);
+                        gsize entry = field_size(string_len(c->tags[i]->key)) +
+                                      field_size(string_len(c->tags[i]->value));
 
                         csize += 1 + varint_size(entry) + entry;
                 }
@@ -133,8 +133,7 @@ gsize deb_envelope_measure(const DebEnvelope *env, DebEnvelopeLayout *layout)
         }
         size += field_size(layout->payload_type_len);
         size += field_size(env->payload.len);
-        if (env->timestamp_us != 0)
-                size += 1 + varint_size(env->timestamp_us);
+        size += varint_field_size(env->timestamp_us);
         size += field_size(layout->sender_len);
         layout->size = size;
         return size;
@@ -151,11 +150,12 @@ static guint8 *correlation_pack(const DebCorrelation *c, const DebEnvelopeLayout
         p = put_bytes(p, KEY_LENGTH_PREFIXED(5), c->workflow_stage, layout->workflow_stage_len);
         for (gsize i = 0; i < c->n_tags; i++) {
                 const Daemoneye__Eventbus__CorrelationMetadata__TagsEntry *entry = c->tags[i];
+                gsize key_len = string_len(entry->key), value_len = string_len(entry->value);
 
                 *p++ = KEY_LENGTH_PREFIXED(6);
-                p = varint_put(p, tags_entry_size(entry));
-                p = put_bytes(p, KEY_LENGTH_PREFIXED(1), entry->key, string_len(entry->key));
-                p = put_bytes(p, KEY_LENGTH_PREFIXED(2), entry->value, string_len(entry->value));
+                p = varint_put(p, field_size(key_len) + field_size(value_len));
+                p = put_bytes(p, KEY_LENGTH_PREFIXED(1), entry->key, key_len);
+                p = put_bytes(p, KEY_LENGTH_PREFIXED(2), entry->value, value_len);
         }
         return p;
 }
@@ -170,10 +170,7 @@ void deb_envelope_pack_measured(const DebEnvelope *env, const DebEnvelopeLayout 
         }
 
         p = put_bytes(p, KEY_LENGTH_PREFIXED(1), env->topic, layout->topic_len);
-        if (env->message_type != 0) {
-                *p++ = KEY_VARINT(2);
-                p = varint_put(p, enum_wire_value(env->message_type));
-        }
+        p = put_uint64(p, KEY_VARINT(2), enum_wire_value(env->message_type));
         if (env->correlation)
                 p = correlation_pack(env->correlation, layout, p);
         p = put_bytes(p, KEY_LENGTH_PREFIXED(4), env->payload_type, layout->payload_type_len);

@@ -89,23 +89,40 @@ static gboolean rpc_on_refused(DebClient *client, const char *correlation_id, co
         return TRUE;
 }
 
+/*
+ * The ids of the calls (those in flight only, or all), to end them one by
+ * one: callbacks may end other calls, so each is looked up again before use.
+ */
+static GArray *rpc_call_ids(DebRpcClient *rpc, gboolean in_flight_only)
+{
+        GArray *ids = g_array_new(FALSE, FALSE, sizeof(guint));
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, rpc->calls);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                DebRpcCall *call = value;
+
+                if (call->in_flight || !in_flight_only)
+                        g_array_append_val(ids, call->id);
+        }
+        return ids;
+}
+
+static DebRpcCall *rpc_lookup_call(DebRpcClient *rpc, GArray *ids, guint i)
+{
+        return g_hash_table_lookup(rpc->calls, GUINT_TO_POINTER(g_array_index(ids, guint, i)));
+}
+
 static void rpc_on_closed(DebClient *client, const GError *error, gpointer user_data)
 {
         DebRpcClient *rpc = user_data;
-        g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
-        GHashTableIter iter;
-        gpointer value;
+        g_autoptr(GArray) ids = rpc_call_ids(rpc, TRUE);
         DebRpcGuard guard;
-
-        /* Callbacks may end other calls: look each one up again. */
-        g_hash_table_iter_init(&iter, rpc->attempts);
-        while (g_hash_table_iter_next(&iter, NULL, &value))
-                g_array_append_val(ids, ((DebRpcCall *)value)->id);
 
         deb_rpc_guard_push(rpc, &guard);
         for (guint i = 0; i < ids->len; i++) {
-                DebRpcCall *call =
-                        g_hash_table_lookup(rpc->calls, GUINT_TO_POINTER(g_array_index(ids, guint, i)));
+                DebRpcCall *call = rpc_lookup_call(rpc, ids, i);
                 g_autoptr(GError) lost = NULL;
 
                 if (!call || !call->in_flight)
@@ -138,6 +155,7 @@ DebRpcClientOptions deb_rpc_client_options_default(void)
 DebRpcClient *deb_rpc_client_new(DebClient *client, const DebRpcClientOptions *options, GError **error)
 {
         DebRpcClientOptions defaults = deb_rpc_client_options_default();
+        const char *invalid;
         DebRpcClient *rpc;
 
         g_return_val_if_fail(client != NULL, NULL);
@@ -145,13 +163,18 @@ DebRpcClient *deb_rpc_client_new(DebClient *client, const DebRpcClientOptions *o
 
         if (!options)
                 options = &defaults;
-        if (options->max_pending == 0 || options->default_timeout_ms == 0 ||
-            options->breaker.failure_threshold == 0 || !deb_backoff_policy_is_valid(&options->retry)) {
+        invalid = options->max_pending == 0                       ? "max_pending is 0"
+                  : options->default_timeout_ms == 0              ? "default_timeout_ms is 0"
+                  : options->breaker.failure_threshold == 0       ? "breaker.failure_threshold is 0"
+                  : !deb_backoff_policy_is_valid(&options->retry) ? "the retry policy is invalid"
+                                                                  : NULL;
+        if (invalid) {
                 g_set_error(error, DEB_RPC_ERROR, DEB_RPC_ERROR_INVALID_ARGUMENT,
-                            "RPC client options: max_pending, default_timeout_ms and the breaker's "
+                            "RPC client options: %s: max_pending, default_timeout_ms and the breaker's "
                             "failure_threshold must be at least 1, and the retry policy valid "
                             "(max_attempts >= 1, max_delay_ms >= base_delay_ms, multiplier >= 1, "
-                            "jitter in 0..1)");
+                            "jitter in 0..1)",
+                            invalid);
                 return NULL;
         }
         if (client->rpc_hooks.response) {
@@ -181,8 +204,6 @@ DebRpcClient *deb_rpc_client_new(DebClient *client, const DebRpcClientOptions *o
 void deb_rpc_client_free(DebRpcClient *rpc)
 {
         g_autoptr(GArray) ids = NULL;
-        GHashTableIter iter;
-        gpointer key;
 
         if (!rpc)
                 return;
@@ -191,16 +212,9 @@ void deb_rpc_client_free(DebRpcClient *rpc)
         deb_client_set_rpc_hooks(rpc->client, NULL, NULL);
         g_source_destroy(rpc->timer_source);
 
-        ids = g_array_new(FALSE, FALSE, sizeof(guint));
-        g_hash_table_iter_init(&iter, rpc->calls);
-        while (g_hash_table_iter_next(&iter, &key, NULL)) {
-                guint id = GPOINTER_TO_UINT(key);
-
-                g_array_append_val(ids, id);
-        }
+        ids = rpc_call_ids(rpc, FALSE);
         for (guint i = 0; i < ids->len; i++) {
-                DebRpcCall *call =
-                        g_hash_table_lookup(rpc->calls, GUINT_TO_POINTER(g_array_index(ids, guint, i)));
+                DebRpcCall *call = rpc_lookup_call(rpc, ids, i);
                 g_autoptr(GError) error = NULL;
 
                 if (!call)
@@ -241,39 +255,35 @@ static guint rpc_next_call_id(DebRpcClient *rpc)
         return id;
 }
 
-guint deb_rpc_client_call(DebRpcClient *rpc, const char *target, DebRpcOperation operation,
-                          const DebRpcRequest *payload, guint timeout_ms, DebRpcCallback callback,
-                          gpointer user_data, GError **error)
+/* Checks a call and sends its first attempt. Returns: (transfer none) the call, now pending, or %NULL. */
+static DebRpcCall *rpc_call_start(DebRpcClient *rpc, const char *target, DebRpcOperation operation,
+                                  const DebRpcRequest *payload, guint timeout_ms, DebRpcCallback callback,
+                                  gpointer user_data, GError **error)
 {
         g_autofree char *topic = NULL;
-        g_autoptr(GError) local = NULL;
         DebRpcCall *call;
 
-        g_return_val_if_fail(rpc != NULL, 0);
-        g_return_val_if_fail(callback != NULL, 0);
-        g_return_val_if_fail(error == NULL || *error == NULL, 0);
-        g_return_val_if_fail(!rpc->freeing, 0);
-
         topic = deb_rpc_request_topic(target, operation, error);
-        if (!topic) {
-                rpc->stats.refused++;
-                return 0;
-        }
-        if (payload && (!deb_rpc_payload_fits_operation(operation, payload->payload_case) ||
-                        (payload->payload_case != PAYLOAD(_NOT_SET) && !payload->lifecycle))) {
-                rpc->stats.refused++;
+        if (!topic)
+                return NULL;
+        if (payload && !deb_rpc_payload_fits_operation(operation, payload->payload_case)) {
                 g_set_error(error, DEB_RPC_ERROR, DEB_RPC_ERROR_INVALID_ARGUMENT,
-                            "collector '%s': %s does not take a payload of case %d%s", target,
-                            deb_rpc_operation_to_string(operation), (int)payload->payload_case,
-                            payload->lifecycle ? "" : " (and its message is missing)");
-                return 0;
+                            "collector '%s': %s does not take a payload of case %d", target,
+                            deb_rpc_operation_to_string(operation), (int)payload->payload_case);
+                return NULL;
+        }
+        if (payload && payload->payload_case != PAYLOAD(_NOT_SET) && !payload->lifecycle) {
+                g_set_error(error, DEB_RPC_ERROR, DEB_RPC_ERROR_INVALID_ARGUMENT,
+                            "collector '%s': %s: payload case %d is set but its message is NULL; set "
+                            "both, or neither",
+                            target, deb_rpc_operation_to_string(operation), (int)payload->payload_case);
+                return NULL;
         }
         if (rpc->stats.pending >= rpc->options.max_pending) {
-                rpc->stats.refused++;
                 g_set_error(error, DEB_RPC_ERROR, DEB_RPC_ERROR_LIMIT,
                             "collector '%s': %s refused: %u calls pending, the limit (max_pending)", target,
                             deb_rpc_operation_to_string(operation), rpc->stats.pending);
-                return 0;
+                return NULL;
         }
 
         /*
@@ -282,13 +292,12 @@ guint deb_rpc_client_call(DebRpcClient *rpc, const char *target, DebRpcOperation
          * (and take the half-open probe for a request never sent).
          */
         if (!deb_client_io_is_open(rpc->client)) {
-                rpc->stats.refused++;
                 g_set_error(error, DEB_RPC_ERROR, DEB_RPC_ERROR_COMMUNICATION,
                             "collector '%s': %s not sent: client %s is not connected%s%s", target,
                             deb_rpc_operation_to_string(operation), deb_client_get_id(rpc->client),
                             rpc->client->close_error ? ": " : "",
                             rpc->client->close_error ? rpc->client->close_error->message : "");
-                return 0;
+                return NULL;
         }
 
         call = deb_rpc_call_new(rpc, target, g_steal_pointer(&topic), operation, payload,
@@ -297,13 +306,30 @@ guint deb_rpc_client_call(DebRpcClient *rpc, const char *target, DebRpcOperation
         call->id = rpc_next_call_id(rpc); /* before the timer, which sorts by it */
 
         /* Asked last: in half-open state a yes makes this call the probe. */
-        if (!deb_rpc_call_check_breaker(call, &local) || !deb_rpc_call_send_attempt(call, &local)) {
-                rpc->stats.refused++;
+        if (!deb_rpc_call_check_breaker(call, error) || !deb_rpc_call_send_attempt(call, error)) {
                 deb_rpc_call_free(call);
-                g_propagate_error(error, g_steal_pointer(&local));
-                return 0;
+                return NULL;
         }
         g_hash_table_insert(rpc->calls, GUINT_TO_POINTER(call->id), call);
+        return call;
+}
+
+guint deb_rpc_client_call(DebRpcClient *rpc, const char *target, DebRpcOperation operation,
+                          const DebRpcRequest *payload, guint timeout_ms, DebRpcCallback callback,
+                          gpointer user_data, GError **error)
+{
+        DebRpcCall *call;
+
+        g_return_val_if_fail(rpc != NULL, 0);
+        g_return_val_if_fail(callback != NULL, 0);
+        g_return_val_if_fail(error == NULL || *error == NULL, 0);
+        g_return_val_if_fail(!rpc->freeing, 0);
+
+        call = rpc_call_start(rpc, target, operation, payload, timeout_ms, callback, user_data, error);
+        if (!call) {
+                rpc->stats.refused++;
+                return 0;
+        }
         rpc->stats.pending++;
         rpc->stats.calls++;
         return call->id;
