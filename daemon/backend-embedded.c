@@ -202,7 +202,8 @@ static int connect_socket(const char *id, const char *path, GError **error)
         return fd;
 }
 
-static char **child_environment(const CollectorLaunch *launch, char *listen_pid_slot)
+static char **child_environment(const CollectorLaunch *launch, const char *heartbeat_ms,
+                                const char *listen_pid_slot)
 {
         static const char *const drop[] = {
                 "LISTEN_FDS",         "LISTEN_PID",
@@ -214,8 +215,6 @@ static char **child_environment(const CollectorLaunch *launch, char *listen_pid_
         };
         g_auto(GStrv) base = g_get_environ();
         GPtrArray *env = g_ptr_array_new();
-        g_autofree char *heartbeat_ms =
-                g_strdup_printf("%u", launch->config->heartbeat_interval_seconds * 1000);
 
         for (gsize i = 0; i < G_N_ELEMENTS(drop); i++)
                 base = g_environ_unsetenv(base, drop[i]);
@@ -362,7 +361,7 @@ static int embedded_launch(CollectorBackend *backend, const CollectorLaunch *lau
         }
         drain_stale_connections(inst->listen_fd);
 
-        envp = child_environment(launch, listen_pid_env);
+        envp = child_environment(launch, heartbeat_ms, listen_pid_env);
         /* The slot is the last entry: the child writes its pid into its copy of listen_pid_env. */
         listen_pid_slot = &envp[g_strv_length(envp) - 1];
         g_free(*listen_pid_slot);

@@ -159,25 +159,13 @@ BrokerRpc *broker_rpc_new(Broker *broker)
         return rpc;
 }
 
-/** broker_rpc_free: forgets every record; the connections are closed already (broker_free()). */
+/** broker_rpc_free: frees the router; the connections are closed and freed already (broker_free()). */
 void broker_rpc_free(BrokerRpc *rpc)
 {
-        GHashTableIter iter;
-        gpointer value;
-
         if (!rpc)
                 return;
-        /* Normally empty: closing a connection removes its records. */
-        g_hash_table_iter_init(&iter, rpc->records);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                BrokerRpcRecord *r = value;
-
-                g_hash_table_iter_steal(&iter);
-                g_free(r->targets);
-                g_free(r->target);
-                g_free(r->correlation_id);
-                g_free(r);
-        }
+        /* Every record sits in its requester's rpc_requests, which closing the connection empties. */
+        g_assert(g_hash_table_size(rpc->records) == 0);
         g_hash_table_unref(rpc->records);
         g_sequence_free(rpc->expiries);
         g_source_destroy(rpc->timer);

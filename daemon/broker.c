@@ -549,25 +549,19 @@ void broker_apply_rpc_config(Broker *broker, const RpcConfig *config)
         broker_rpc_apply_config(broker->rpc, config);
 }
 
-/** broker_adopt_fd: see broker.h. */
-guint64 broker_adopt_fd(Broker *broker, int fd, const char *expected_client_id, BrokerClosedFunc closed_func,
-                        gpointer user_data, GDestroyNotify destroy, GError **error)
+/* broker_adopt_fd() up to registering @fd (transfer full: closed on failure); the caller sets it up. */
+static BrokerConnection *broker_adopt(Broker *broker, int fd, const char *expected_client_id, GError **error)
 {
-        BrokerConnection *c;
         int type = 0;
         socklen_t len = sizeof(type);
         int flags;
-
-        g_return_val_if_fail(broker != NULL, 0);
-        g_return_val_if_fail(fd >= 0, 0);
-        g_return_val_if_fail(error == NULL || *error == NULL, 0);
 
         if (broker->shutting_down) {
                 close(fd);
                 g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                             "broker: cannot adopt fd %d%s%s: shutting down", fd,
                             expected_client_id ? " for " : "", expected_client_id ? expected_client_id : "");
-                return 0;
+                return NULL;
         }
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) {
                 int errsv = type != 0 ? EPROTOTYPE : errno;
@@ -577,7 +571,7 @@ guint64 broker_adopt_fd(Broker *broker, int fd, const char *expected_client_id, 
                             "broker: cannot adopt fd %d%s%s: not a stream socket (%s)", fd,
                             expected_client_id ? " for " : "", expected_client_id ? expected_client_id : "",
                             g_strerror(errsv));
-                return 0;
+                return NULL;
         }
         /* Like accept4(SOCK_NONBLOCK | SOCK_CLOEXEC): never block the loop, never leak into children. */
         flags = fcntl(fd, F_GETFL);
@@ -587,10 +581,22 @@ guint64 broker_adopt_fd(Broker *broker, int fd, const char *expected_client_id, 
                 close(fd);
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv),
                             "broker: cannot adopt fd %d: fcntl: %s", fd, g_strerror(errsv));
-                return 0;
+                return NULL;
         }
+        return broker_register(broker, fd, error);
+}
 
-        c = broker_register(broker, fd, error);
+/** broker_adopt_fd: see broker.h. */
+guint64 broker_adopt_fd(Broker *broker, int fd, const char *expected_client_id, BrokerClosedFunc closed_func,
+                        gpointer user_data, GDestroyNotify destroy, GError **error)
+{
+        BrokerConnection *c;
+
+        g_return_val_if_fail(broker != NULL, 0);
+        g_return_val_if_fail(fd >= 0, 0);
+        g_return_val_if_fail(error == NULL || *error == NULL, 0);
+
+        c = broker_adopt(broker, fd, expected_client_id, error);
         if (!c)
                 return 0;
         c->expected_client_id = g_strdup(expected_client_id);
@@ -616,8 +622,9 @@ guint64 broker_adopt_stream_fd(Broker *broker, int fd, const char *pattern, cons
                                GError **error)
 {
         BrokerConnection *c;
-        guint64 session;
 
+        g_return_val_if_fail(broker != NULL, 0);
+        g_return_val_if_fail(fd >= 0, 0);
         g_return_val_if_fail(pattern != NULL, 0);
 
         if (!deb_pattern_validate(pattern, error)) {
@@ -631,16 +638,13 @@ guint64 broker_adopt_stream_fd(Broker *broker, int fd, const char *pattern, cons
                             pattern);
                 return 0;
         }
-        session = broker_adopt_fd(broker, fd, NULL, NULL, NULL, NULL, error);
-        if (!session)
-                return 0;
-        c = find_session(broker->connections.head, session);
+        c = broker_adopt(broker, fd, NULL, error);
         if (!c)
-                return 0; /* not reached: it was just registered */
+                return 0;
         c->stream_pattern = g_strdup(pattern);
         broker_connection_log(c, G_LOG_LEVEL_MESSAGE, "event stream for '%s' opened by %s", pattern,
                               owner ? owner : "(unknown)");
-        return session;
+        return c->session;
 }
 
 /** broker_forget_closed_func: see broker.h. */

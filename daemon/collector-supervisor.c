@@ -202,6 +202,18 @@ static void on_stop_reply(ProcessManager *pm, ManagedCollector *mc, const DebRpc
         }
 }
 
+/* The process is to end: what waits for it to come up or stay healthy is over. */
+static void stop_watching(ManagedCollector *mc)
+{
+        mc->exit_pending = TRUE;
+        cancel_call(mc, &mc->start_call);
+        cancel_call(mc, &mc->health_call);
+        pm_timer_clear(&mc->startup_timer);
+        pm_timer_clear(&mc->watchdog_timer);
+        pm_timer_clear(&mc->stable_timer);
+        pm_timer_clear(&mc->disconnect_timer);
+}
+
 /*
  * Ends the process: gracefully (RPC first, SIGTERM after @timeout_ms or
  * graceful_shutdown_timeout_seconds) when it can still answer, else SIGTERM at once.
@@ -213,14 +225,7 @@ static void begin_stop(ManagedCollector *mc, gboolean graceful, guint timeout_ms
                 timeout_ms ? timeout_ms : pm_seconds_ms(pm->config.graceful_shutdown_timeout_seconds);
         g_autoptr(GError) error = NULL;
 
-        mc->exit_pending = TRUE;
-        cancel_call(mc, &mc->start_call);
-        cancel_call(mc, &mc->health_call);
-        pm_timer_clear(&mc->startup_timer);
-        pm_timer_clear(&mc->watchdog_timer);
-        pm_timer_clear(&mc->stable_timer);
-        pm_timer_clear(&mc->disconnect_timer);
-
+        stop_watching(mc);
         if (graceful && mc->adoption && mc->ready) {
                 Daemoneye__Eventbus__ShutdownPayload shutdown = DAEMONEYE__EVENTBUS__SHUTDOWN_PAYLOAD__INIT;
                 DebRpcRequest request = DAEMONEYE__EVENTBUS__RPC_REQUEST__INIT;
@@ -588,13 +593,8 @@ void supervisor_start(ManagedCollector *mc, const char *actor, ProcessManagerCal
 /* Ends the process now with SIGKILL (an emergency stop), or escalates a stop under way. */
 static void kill_now(ManagedCollector *mc)
 {
-        mc->exit_pending = TRUE;
+        stop_watching(mc);
         mc->stop_stage = 2;
-        cancel_call(mc, &mc->start_call);
-        cancel_call(mc, &mc->health_call);
-        pm_timer_clear(&mc->startup_timer);
-        pm_timer_clear(&mc->watchdog_timer);
-        pm_timer_clear(&mc->stable_timer);
         pm_timer_clear(&mc->stop_timer);
         collector_backend_kill(mc->pm->backend, mc->id);
 }

@@ -50,9 +50,9 @@ typedef struct {
 
 /* How the process manager runs collectors; [process_manager] backend=. */
 typedef enum {
-        COLLECTOR_BACKEND_AUTO,     /* the embedded backend until the systemd one exists */
+        COLLECTOR_BACKEND_AUTO,     /* systemd when it runs the machine (sd_booted()), else embedded */
         COLLECTOR_BACKEND_EMBEDDED, /* the agent binds, forks and connects itself */
-        COLLECTOR_BACKEND_SYSTEMD,  /* .socket units started by systemd (not implemented yet) */
+        COLLECTOR_BACKEND_SYSTEMD,  /* .socket units started by systemd (backend-systemd.c) */
 } CollectorBackendKind;
 
 typedef struct {

@@ -164,6 +164,7 @@ gboolean pm_bus_connect(ProcessManager *pm, gboolean wait, GError **error)
         DebRpcClientOptions options = deb_rpc_client_options_default();
         PmAdoption *adoption;
         int fds[2];
+        guint subscription;
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) < 0) {
                 int errsv = errno;
@@ -183,16 +184,18 @@ gboolean pm_bus_connect(ProcessManager *pm, gboolean wait, GError **error)
 
         pm->client = deb_client_new(PROCESS_MANAGER_CLIENT_ID);
         deb_client_set_error_func(pm->client, on_client_error, pm);
-        pm->heartbeat_subscription =
-                deb_client_subscribe(pm->client, HEARTBEAT_PATTERN, on_heartbeat, pm, NULL, error);
+        subscription = deb_client_subscribe(pm->client, HEARTBEAT_PATTERN, on_heartbeat, pm, NULL, error);
         /*
          * The Subscribe goes out right behind the Hello, in the same write, and
          * the broker handles a connection's frames in order: once welcomed, the
          * heartbeat subscription is live and collectors may start.
          */
-        if (!pm->heartbeat_subscription ||
-            !deb_client_connect_fd(pm->client, fds[1], wait ? NULL : on_client_connected, pm, error))
-                return FALSE;
+        if (!subscription) {
+                close(fds[1]);
+                goto fail;
+        }
+        if (!deb_client_connect_fd(pm->client, fds[1], wait ? NULL : on_client_connected, pm, error))
+                goto fail;
 
         /*
          * The process manager is its own circuit breaker: a collector that stops
@@ -208,12 +211,17 @@ gboolean pm_bus_connect(ProcessManager *pm, gboolean wait, GError **error)
         options.breaker.failure_threshold = G_MAXUINT;
         pm->rpc = deb_rpc_client_new(pm->client, &options, error);
         if (!pm->rpc)
-                return FALSE;
+                goto fail;
         if (wait && !deb_client_sync(pm->client, CLIENT_SYNC_MS, error)) {
                 g_prefix_error(error, "the agent's broker connection: ");
-                return FALSE;
+                goto fail;
         }
         return TRUE;
+
+fail:
+        /* Nothing half-connected stays: a later reload tries again (it connects when pm->client is NULL). */
+        pm_bus_disconnect(pm);
+        return FALSE;
 }
 
 /** pm_bus_disconnect: cancels what is pending and closes the agent's client. */

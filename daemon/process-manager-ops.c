@@ -80,11 +80,17 @@ typedef struct {
         char *id;
         DebRpcOperation operation;
         char *changes_json; /* UPDATE_CONFIG */
-        gboolean validate_only;
         guint generation; /* the process asked: a reply about an earlier one changes no state */
         ProcessManagerCallback callback;
         gpointer user_data;
 } OpRequest;
+
+static void op_request_free(OpRequest *op)
+{
+        g_free(op->id);
+        g_free(op->changes_json);
+        g_free(op);
+}
 
 /* Settings UpdateConfig applied, kept as text for the next Start's config_overrides. */
 static void remember_applied(ManagedCollector *mc, const char *changes_json,
@@ -139,15 +145,12 @@ static void on_op_reply(ProcessManager *pm, ManagedCollector *mc, const DebRpcRe
         }
         if (op->callback)
                 op->callback(pm, op->id, response, error, op->user_data);
-        g_free(op->id);
-        g_free(op->changes_json);
-        g_free(op);
+        op_request_free(op);
 }
 
 static gboolean op_send(ProcessManager *pm, const char *id, DebRpcOperation operation,
-                        const DebRpcRequest *payload, const char *changes_json, gboolean validate_only,
-                        const char *actor, ProcessManagerCallback callback, gpointer user_data,
-                        GError **error)
+                        const DebRpcRequest *payload, const char *changes_json, const char *actor,
+                        ProcessManagerCallback callback, gpointer user_data, GError **error)
 {
         ManagedCollector *mc = lookup(pm, id, error);
         OpRequest *op;
@@ -176,14 +179,11 @@ static gboolean op_send(ProcessManager *pm, const char *id, DebRpcOperation oper
         op->id = g_strdup(id);
         op->operation = operation;
         op->changes_json = g_strdup(changes_json);
-        op->validate_only = validate_only;
         op->generation = mc->generation;
         op->callback = callback;
         op->user_data = user_data;
         if (!pm_call(mc, operation, payload, 0, actor, on_op_reply, op, error)) {
-                g_free(op->id);
-                g_free(op->changes_json);
-                g_free(op);
+                op_request_free(op);
                 return FALSE;
         }
         return TRUE;
@@ -199,7 +199,7 @@ static gboolean lifecycle_op(ProcessManager *pm, const char *id, DebRpcOperation
         lifecycle.collector_id = (char *)id;
         request.payload_case = DAEMONEYE__EVENTBUS__RPC_REQUEST__PAYLOAD_LIFECYCLE;
         request.lifecycle = &lifecycle;
-        return op_send(pm, id, operation, &request, NULL, FALSE, actor, callback, user_data, error);
+        return op_send(pm, id, operation, &request, NULL, actor, callback, user_data, error);
 }
 
 /** process_manager_pause: see process-manager.h. */
@@ -243,7 +243,7 @@ gboolean process_manager_update_config(ProcessManager *pm, const char *id, const
         request.payload_case = DAEMONEYE__EVENTBUS__RPC_REQUEST__PAYLOAD_CONFIG_UPDATE;
         request.config_update = &update;
         return op_send(pm, id, DAEMONEYE__EVENTBUS__RPC_OPERATION__RPC_OPERATION_UPDATE_CONFIG, &request,
-                       changes_json, validate_only, actor, callback, user_data, error);
+                       changes_json, actor, callback, user_data, error);
 }
 
 /** process_manager_get_capabilities: see process-manager.h. */
@@ -252,7 +252,7 @@ gboolean process_manager_get_capabilities(ProcessManager *pm, const char *id, co
                                           GError **error)
 {
         return op_send(pm, id, DAEMONEYE__EVENTBUS__RPC_OPERATION__RPC_OPERATION_GET_CAPABILITIES, NULL,
-                       NULL, FALSE, actor, callback, user_data, error);
+                       NULL, actor, callback, user_data, error);
 }
 
 /** process_manager_health_check: see process-manager.h. */
@@ -260,5 +260,5 @@ gboolean process_manager_health_check(ProcessManager *pm, const char *id, const 
                                       ProcessManagerCallback callback, gpointer user_data, GError **error)
 {
         return op_send(pm, id, DAEMONEYE__EVENTBUS__RPC_OPERATION__RPC_OPERATION_HEALTH_CHECK, NULL, NULL,
-                       FALSE, actor, callback, user_data, error);
+                       actor, callback, user_data, error);
 }

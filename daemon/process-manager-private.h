@@ -109,7 +109,6 @@ struct _ProcessManager {
         DebClient *client; /* the agent's own connection, adopted into the broker */
         DebRpcClient *rpc;
         PmAdoption *client_adoption;
-        guint heartbeat_subscription;
 
         GPtrArray *collectors; /* of ManagedCollector, in config order; owns them */
         GHashTable *by_id;     /* id → ManagedCollector */
