@@ -441,13 +441,6 @@ static void embedded_kill(CollectorBackend *backend, const char *id)
                 kill(inst->pid, SIGKILL);
 }
 
-static GPid embedded_get_pid(CollectorBackend *backend, const char *id)
-{
-        Instance *inst = g_hash_table_lookup(((EmbeddedBackend *)backend)->instances, id);
-
-        return inst ? inst->pid : 0;
-}
-
 static void embedded_release(CollectorBackend *backend, const char *id)
 {
         Instance *inst = g_hash_table_lookup(((EmbeddedBackend *)backend)->instances, id);
@@ -470,7 +463,6 @@ static const CollectorBackendOps embedded_ops = {
         .launch = embedded_launch,
         .terminate = embedded_terminate,
         .kill = embedded_kill,
-        .get_pid = embedded_get_pid,
         .release = embedded_release,
         .free = embedded_free,
 };

@@ -433,13 +433,6 @@ static void systemd_kill(CollectorBackend *backend, const char *id)
         unit_call((SystemdBackend *)backend, id, "KillUnit", "ssi", "SIGKILL to", SIGKILL);
 }
 
-static GPid systemd_get_pid(CollectorBackend *backend, const char *id)
-{
-        SystemdUnit *u = g_hash_table_lookup(((SystemdBackend *)backend)->units, id);
-
-        return u && u->running ? u->pid : 0;
-}
-
 static const char *systemd_get_unit(CollectorBackend *backend, const char *id)
 {
         SystemdUnit *u = g_hash_table_lookup(((SystemdBackend *)backend)->units, id);
@@ -606,7 +599,6 @@ static const CollectorBackendOps systemd_ops = {
         .get_unit = systemd_get_unit,
         .terminate = systemd_terminate,
         .kill = systemd_kill,
-        .get_pid = systemd_get_pid,
         .release = systemd_release,
         .free = systemd_free,
 };

@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "broker-private.h"
+#include "deb-rpc.h"
 
 #define ERROR_CODE(name) DAEMONEYE__EVENTBUS__ERROR_CODE__ERROR_CODE_##name
-#define RPC_RESPONSE_LEVEL "response"
 
 /**
  * broker_topic_is_rpc_response:
@@ -23,9 +23,9 @@
  */
 gboolean broker_topic_is_rpc_response(const char *topic)
 {
-        gsize len = strlen(RPC_RESPONSE_LEVEL);
+        gsize len = strlen(DEB_RPC_RESPONSE_LEVEL);
 
-        return strncmp(topic, RPC_RESPONSE_LEVEL, len) == 0 && (topic[len] == '\0' || topic[len] == '.');
+        return strncmp(topic, DEB_RPC_RESPONSE_LEVEL, len) == 0 && (topic[len] == '\0' || topic[len] == '.');
 }
 
 /* Checks every pattern of a request; sends the non-fatal Error itself. */

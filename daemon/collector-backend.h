@@ -73,8 +73,6 @@ typedef struct {
         const char *(*get_unit)(CollectorBackend *backend, const char *id);
         void (*terminate)(CollectorBackend *backend, const char *id);
         void (*kill)(CollectorBackend *backend, const char *id);
-        /* Returns: the pid of the running process, 0 if none (or not known). */
-        GPid (*get_pid)(CollectorBackend *backend, const char *id);
         void (*release)(CollectorBackend *backend, const char *id);
         /* Ends what still runs (SIGKILL, reaped) and frees the backend. */
         void (*free)(CollectorBackend *backend);
@@ -121,11 +119,6 @@ static inline void collector_backend_terminate(CollectorBackend *b, const char *
 static inline void collector_backend_kill(CollectorBackend *b, const char *id)
 {
         b->ops->kill(b, id);
-}
-
-static inline GPid collector_backend_get_pid(CollectorBackend *b, const char *id)
-{
-        return b->ops->get_pid(b, id);
 }
 
 static inline void collector_backend_release(CollectorBackend *b, const char *id)
