@@ -129,8 +129,8 @@ gboolean cli_collectors(CliOptions *options, int argc, char **argv, GError **err
         g_autoptr(sd_bus) bus = NULL;
         g_autoptr(GVariant) collectors = NULL;
         g_autoptr(CliTable) table = cli_table_new(headers, 0);
+        g_autoptr(JsonNode) node = json_node_new(JSON_NODE_ARRAY);
         JsonArray *array = json_array_new();
-        JsonNode *node = json_node_new(JSON_NODE_ARRAY);
         guint64 now = (guint64)g_get_real_time();
         GVariantIter iter;
         const char *path;
@@ -139,13 +139,13 @@ gboolean cli_collectors(CliOptions *options, int argc, char **argv, GError **err
         if (!cli_command_parse(options, "collectors",
                                "List the collectors with their state, health and uptime.", NULL, &argc,
                                &argv, 0, 0, error))
-                goto fail;
+                return FALSE;
         bus = cli_bus_open(options, error);
         if (!bus)
-                goto fail;
+                return FALSE;
         collectors = cli_bus_list_collectors(bus, error);
         if (!collectors)
-                goto fail;
+                return FALSE;
 
         g_variant_iter_init(&iter, collectors);
         while (g_variant_iter_next(&iter, "(&s&s&o)", NULL, NULL, &path)) {
@@ -154,27 +154,39 @@ gboolean cli_collectors(CliOptions *options, int argc, char **argv, GError **err
                 JsonNode *element;
 
                 if (!properties)
-                        goto fail;
+                        return FALSE;
                 element = cli_properties_to_json(properties);
                 json_object_set_string_member(json_node_get_object(element), "path", path);
                 json_array_add_element(array, element);
                 cli_collectors_add_row(table, properties, now);
         }
 
-        if (options->json) {
+        if (options->json)
                 cli_print_json(g_steal_pointer(&node));
-                return TRUE;
-        }
-        json_node_unref(node);
-        if (cli_table_get_n_rows(table) == 0)
+        else if (cli_table_get_n_rows(table) == 0)
                 printf("No collectors configured.\n");
         else
                 cli_table_print(table);
         return TRUE;
+}
 
-fail:
-        json_node_unref(node);
-        return FALSE;
+/* An agent-wide action's outcome: {"action", "target"} with --json, else "daemoneye-agent: TEXT". */
+static void cli_agent_report(gboolean json, const char *action, const char *target, const char *text)
+{
+        JsonNode *node;
+        JsonObject *object;
+
+        if (!json) {
+                printf("daemoneye-agent: %s\n", text);
+                return;
+        }
+        node = json_node_new(JSON_NODE_OBJECT);
+        object = json_object_new();
+        json_node_take_object(node, object);
+        json_object_set_string_member(object, "action", action);
+        if (target)
+                json_object_set_string_member(object, "target", target);
+        cli_print_json(node);
 }
 
 static gboolean cli_agent_is_on_bus(sd_bus *bus)
@@ -207,19 +219,10 @@ static gboolean cli_shutdown_agent(sd_bus *bus, gboolean json, GError **error)
                                &bus_error, &reply, "");
         if (r < 0 &&
             !(sd_bus_error_has_name(&bus_error, SD_BUS_ERROR_NO_REPLY) && !cli_agent_is_on_bus(bus))) {
-                cli_bus_set_error(error, &bus_error, r);
+                cli_bus_set_call_error(error, bus, &bus_error, r);
                 return FALSE;
         }
-        if (json) {
-                JsonNode *node = json_node_new(JSON_NODE_OBJECT);
-
-                json_node_take_object(node, json_object_new());
-                json_object_set_string_member(json_node_get_object(node), "action", "shutdown");
-                json_object_set_string_member(json_node_get_object(node), "target", "daemoneye-agent");
-                cli_print_json(node);
-        } else {
-                printf("daemoneye-agent: shutting down\n");
-        }
+        cli_agent_report(json, "shutdown", "daemoneye-agent", "shutting down");
         return TRUE;
 }
 
@@ -293,14 +296,6 @@ gboolean cli_reload(CliOptions *options, int argc, char **argv, GError **error)
                              CLI_BUS_TIMEOUT_LONG, error);
         if (!reply)
                 return FALSE;
-        if (options->json) {
-                JsonNode *node = json_node_new(JSON_NODE_OBJECT);
-
-                json_node_take_object(node, json_object_new());
-                json_object_set_string_member(json_node_get_object(node), "action", "reload");
-                cli_print_json(node);
-        } else {
-                printf("daemoneye-agent: configuration reloaded\n");
-        }
+        cli_agent_report(options->json, "reload", NULL, "configuration reloaded");
         return TRUE;
 }

@@ -57,7 +57,8 @@ CliError cli_bus_error_classify(const char *name, int errnum)
         }
 }
 
-void cli_bus_set_error(GError **error, const sd_bus_error *bus_error, int r)
+/* @address: (nullable) the bus the call went to, for "not running". */
+static void cli_bus_set_error_at(GError **error, const char *address, const sd_bus_error *bus_error, int r)
 {
         const char *name = sd_bus_error_is_set(bus_error) ? bus_error->name : NULL;
         const char *message =
@@ -67,10 +68,25 @@ void cli_bus_set_error(GError **error, const sd_bus_error *bus_error, int r)
         if (!message)
                 message = name ? name : g_strerror(-r);
         if (code == CLI_ERROR_NOT_RUNNING)
-                g_set_error(error, CLI_ERROR, code, "daemoneye-agent is not running on the bus: %s",
-                            message);
+                g_set_error(error, CLI_ERROR, code,
+                            "daemoneye-agent is not running on the bus%s%s: %s — start it "
+                            "(systemctl start daemoneye-agent) or give the bus it is on (--bus-address)",
+                            address ? " at " : "", address ? address : "", message);
         else
                 g_set_error_literal(error, CLI_ERROR, code, message);
+}
+
+void cli_bus_set_error(GError **error, const sd_bus_error *bus_error, int r)
+{
+        cli_bus_set_error_at(error, NULL, bus_error, r);
+}
+
+void cli_bus_set_call_error(GError **error, sd_bus *bus, const sd_bus_error *bus_error, int r)
+{
+        const char *address = NULL;
+
+        (void)sd_bus_get_address(bus, &address);
+        cli_bus_set_error_at(error, address, bus_error, r);
 }
 
 /* Returns: 0 with the started bus in @ret, or a negative errno. */
@@ -147,7 +163,7 @@ sd_bus_message *cli_bus_call_message(sd_bus *bus, const char *path, const char *
         }
         r = sd_bus_call(bus, call, timeout_usec, &bus_error, &reply);
         if (r < 0) {
-                cli_bus_set_error(error, &bus_error, r);
+                cli_bus_set_call_error(error, bus, &bus_error, r);
                 return NULL;
         }
         return g_steal_pointer(&reply);
@@ -174,11 +190,11 @@ GVariant *cli_bus_call(sd_bus *bus, const char *path, const char *interface, con
         return g_steal_pointer(&reply);
 }
 
-static GVariant *cli_bus_call_one(sd_bus *bus, const char *path, const char *interface, const char *member,
-                                  GVariant *args, const char *reply_type, GError **error)
+GVariant *cli_bus_call_one(sd_bus *bus, const char *path, const char *interface, const char *member,
+                           GVariant *args, const char *reply_type, guint64 timeout_usec, GError **error)
 {
         g_autoptr(GVariant) reply =
-                cli_bus_call(bus, path, interface, member, args, reply_type, CLI_BUS_TIMEOUT_DEFAULT, error);
+                cli_bus_call(bus, path, interface, member, args, reply_type, timeout_usec, error);
 
         return reply ? g_variant_get_child_value(reply, 0) : NULL;
 }
@@ -186,13 +202,13 @@ static GVariant *cli_bus_call_one(sd_bus *bus, const char *path, const char *int
 GVariant *cli_bus_get_all(sd_bus *bus, const char *path, const char *interface, GError **error)
 {
         return cli_bus_call_one(bus, path, "org.freedesktop.DBus.Properties", "GetAll",
-                                g_variant_new("(s)", interface), "(a{sv})", error);
+                                g_variant_new("(s)", interface), "(a{sv})", CLI_BUS_TIMEOUT_DEFAULT, error);
 }
 
 GVariant *cli_bus_list_collectors(sd_bus *bus, GError **error)
 {
         return cli_bus_call_one(bus, CLI_BUS_AGENT_PATH, CLI_BUS_AGENT_INTERFACE, "ListCollectors", NULL,
-                                "(a(sso))", error);
+                                "(a(sso))", CLI_BUS_TIMEOUT_DEFAULT, error);
 }
 
 char *cli_bus_find_collector(sd_bus *bus, const char *id, GError **error)

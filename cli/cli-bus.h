@@ -61,6 +61,9 @@ CliError cli_bus_error_classify(const char *name, int errnum);
  */
 void cli_bus_set_error(GError **error, const sd_bus_error *bus_error, int r);
 
+/** cli_bus_set_call_error: cli_bus_set_error() for a call on @bus; "not running" names its address. */
+void cli_bus_set_call_error(GError **error, sd_bus *bus, const sd_bus_error *bus_error, int r);
+
 /**
  * cli_bus_call_message:
  * @args: (nullable): a tuple of the arguments; a floating reference is sunk
@@ -83,6 +86,16 @@ sd_bus_message *cli_bus_call_message(sd_bus *bus, const char *path, const char *
  */
 GVariant *cli_bus_call(sd_bus *bus, const char *path, const char *interface, const char *member,
                        GVariant *args, const char *reply_type, guint64 timeout_usec, GError **error);
+
+/**
+ * cli_bus_call_one:
+ * @reply_type: the tuple type the reply must have, e.g. "(a{sv})"
+ *
+ * cli_bus_call() for the common reply of one value.
+ * Returns: (transfer full) that value, or %NULL with an error.
+ */
+GVariant *cli_bus_call_one(sd_bus *bus, const char *path, const char *interface, const char *member,
+                           GVariant *args, const char *reply_type, guint64 timeout_usec, GError **error);
 
 /**
  * cli_bus_get_all:

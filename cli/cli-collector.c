@@ -135,7 +135,6 @@ gboolean cli_capabilities(CliOptions *options, int argc, char **argv, GError **e
 {
         g_autofree char *path = NULL;
         g_autoptr(sd_bus) bus = NULL;
-        g_autoptr(GVariant) reply = NULL;
         g_autoptr(GVariant) capabilities = NULL;
 
         if (!cli_command_parse(options, "capabilities ID",
@@ -148,11 +147,10 @@ gboolean cli_capabilities(CliOptions *options, int argc, char **argv, GError **e
         path = cli_bus_find_collector(bus, argv[1], error);
         if (!path)
                 return FALSE;
-        reply = cli_bus_call(bus, path, CLI_BUS_COLLECTOR_INTERFACE, "GetCapabilities", NULL, "(a{sv})",
-                             CLI_BUS_TIMEOUT_LONG, error);
-        if (!reply)
+        capabilities = cli_bus_call_one(bus, path, CLI_BUS_COLLECTOR_INTERFACE, "GetCapabilities", NULL,
+                                        "(a{sv})", CLI_BUS_TIMEOUT_LONG, error);
+        if (!capabilities)
                 return FALSE;
-        capabilities = g_variant_get_child_value(reply, 0);
         if (options->json) {
                 JsonNode *node = cli_variant_to_json(capabilities);
 

@@ -101,7 +101,6 @@ gboolean cli_config(CliOptions *options, int argc, char **argv, GError **error)
         };
         g_autoptr(sd_bus) bus = NULL;
         g_autoptr(GVariant) changes = NULL;
-        g_autoptr(GVariant) reply = NULL;
         g_autoptr(GVariant) result = NULL;
         g_autofree char *path = NULL;
         GVariantBuilder flags;
@@ -127,12 +126,11 @@ gboolean cli_config(CliOptions *options, int argc, char **argv, GError **error)
         g_variant_builder_init(&flags, G_VARIANT_TYPE_VARDICT);
         g_variant_builder_add(&flags, "{sv}", "validate_only", g_variant_new_boolean(validate_only));
         g_variant_builder_add(&flags, "{sv}", "rollback_on_failure", g_variant_new_boolean(!no_rollback));
-        reply = cli_bus_call(bus, path, CLI_BUS_COLLECTOR_INTERFACE, "UpdateConfig",
-                             g_variant_new("(@a{sv}a{sv})", changes, &flags), "(a{sv})",
-                             CLI_BUS_TIMEOUT_LONG, error);
-        if (!reply)
+        result = cli_bus_call_one(bus, path, CLI_BUS_COLLECTOR_INTERFACE, "UpdateConfig",
+                                  g_variant_new("(@a{sv}a{sv})", changes, &flags), "(a{sv})",
+                                  CLI_BUS_TIMEOUT_LONG, error);
+        if (!result)
                 return FALSE;
-        result = g_variant_get_child_value(reply, 0);
 
         if (options->json) {
                 JsonNode *node = cli_variant_to_json(result);

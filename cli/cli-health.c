@@ -41,10 +41,7 @@ static void cli_health_print_agent(const char *status, GVariant *checks)
                 g_variant_unref(check);
         }
         printf("Health: %s\n", status);
-        if (cli_table_get_n_rows(table) > 0) {
-                printf("\n");
-                cli_table_print(table);
-        }
+        cli_table_print_section(table);
 }
 
 static void cli_health_print_components(GVariant *components)
@@ -63,10 +60,7 @@ static void cli_health_print_components(GVariant *components)
                                   cli_variant_lookup_string(component, "message", ""), NULL);
                 g_variant_unref(component);
         }
-        if (cli_table_get_n_rows(table) > 0) {
-                printf("\n");
-                cli_table_print(table);
-        }
+        cli_table_print_section(table);
 }
 
 static int cli_compare_entries(gconstpointer a, gconstpointer b)
@@ -101,10 +95,7 @@ static void cli_health_print_metrics(GVariant *metrics)
                 g_variant_get_child(entries->pdata[i], 0, "&s", &name);
                 cli_table_add_row(table, name, text, NULL);
         }
-        if (cli_table_get_n_rows(table) > 0) {
-                printf("\n");
-                cli_table_print(table);
-        }
+        cli_table_print_section(table);
 }
 
 static void cli_health_print_collector(const char *id, const char *status, GVariant *details)

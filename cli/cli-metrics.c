@@ -94,10 +94,7 @@ static void cli_metrics_print_topics(GVariant *metrics)
                 }
                 g_variant_unref(counts);
         }
-        if (cli_table_get_n_rows(table) > 0) {
-                printf("\n");
-                cli_table_print(table);
-        }
+        cli_table_print_section(table);
 }
 
 static void cli_metrics_print_collectors(GVariant *metrics)
@@ -123,10 +120,7 @@ static void cli_metrics_print_collectors(GVariant *metrics)
                                   NULL);
                 g_variant_unref(collector);
         }
-        if (cli_table_get_n_rows(table) > 0) {
-                printf("\n");
-                cli_table_print(table);
-        }
+        cli_table_print_section(table);
 }
 
 gboolean cli_metrics(CliOptions *options, int argc, char **argv, GError **error)
@@ -138,7 +132,6 @@ gboolean cli_metrics(CliOptions *options, int argc, char **argv, GError **error)
                 {NULL},
         };
         g_autoptr(sd_bus) bus = NULL;
-        g_autoptr(GVariant) reply = NULL;
         g_autoptr(GVariant) metrics = NULL;
 
         if (!cli_command_parse(options, "metrics",
@@ -153,11 +146,10 @@ gboolean cli_metrics(CliOptions *options, int argc, char **argv, GError **error)
         bus = cli_bus_open(options, error);
         if (!bus)
                 return FALSE;
-        reply = cli_bus_call(bus, CLI_BUS_AGENT_PATH, CLI_BUS_AGENT_INTERFACE, "GetMetrics", NULL, "(a{sv})",
-                             CLI_BUS_TIMEOUT_DEFAULT, error);
-        if (!reply)
+        metrics = cli_bus_call_one(bus, CLI_BUS_AGENT_PATH, CLI_BUS_AGENT_INTERFACE, "GetMetrics", NULL,
+                                   "(a{sv})", CLI_BUS_TIMEOUT_DEFAULT, error);
+        if (!metrics)
                 return FALSE;
-        metrics = g_variant_get_child_value(reply, 0);
 
         if (options->json) {
                 cli_print_json(cli_variant_to_json(metrics));

@@ -128,6 +128,14 @@ void cli_table_print(CliTable *table)
         fputs(text, stdout);
 }
 
+void cli_table_print_section(CliTable *table)
+{
+        if (cli_table_get_n_rows(table) == 0)
+                return;
+        printf("\n");
+        cli_table_print(table);
+}
+
 void cli_print_json(JsonNode *node)
 {
         g_autoptr(JsonGenerator) generator = json_generator_new();

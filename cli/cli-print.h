@@ -42,6 +42,9 @@ char *cli_table_render(CliTable *table);
 /** cli_table_print: renders @table to stdout. */
 void cli_table_print(CliTable *table);
 
+/** cli_table_print_section: a blank line, then @table, when it has rows; nothing otherwise. */
+void cli_table_print_section(CliTable *table);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CliTable, cli_table_free)
 
 /**

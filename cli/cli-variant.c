@@ -162,23 +162,34 @@ GVariant *cli_variant_from_message(sd_bus_message *message, GError **error)
         return g_variant_ref_sink(g_variant_new_tuple((GVariant **)members->pdata, members->len));
 }
 
-static int variant_append_container(sd_bus_message *message, char type, const char *contents,
-                                    GVariant *value)
+/* Appends each child of the container @value, in order. */
+static int variant_append_children(sd_bus_message *message, GVariant *value)
 {
         GVariantIter iter;
         GVariant *child;
+
+        g_variant_iter_init(&iter, value);
+        while ((child = g_variant_iter_next_value(&iter))) {
+                int r = cli_variant_append(message, child);
+
+                g_variant_unref(child);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int variant_append_container(sd_bus_message *message, char type, const char *contents,
+                                    GVariant *value)
+{
         int r;
 
         r = sd_bus_message_open_container(message, type, contents);
         if (r < 0)
                 return r;
-        g_variant_iter_init(&iter, value);
-        while ((child = g_variant_iter_next_value(&iter))) {
-                r = cli_variant_append(message, child);
-                g_variant_unref(child);
-                if (r < 0)
-                        return r;
-        }
+        r = variant_append_children(message, value);
+        if (r < 0)
+                return r;
         return sd_bus_message_close_container(message);
 }
 
@@ -257,19 +268,8 @@ int cli_variant_append(sd_bus_message *message, GVariant *value)
 
 int cli_variant_append_items(sd_bus_message *message, GVariant *tuple)
 {
-        GVariantIter iter;
-        GVariant *child;
-
         g_return_val_if_fail(g_variant_is_of_type(tuple, G_VARIANT_TYPE_TUPLE), -EINVAL);
-        g_variant_iter_init(&iter, tuple);
-        while ((child = g_variant_iter_next_value(&iter))) {
-                int r = cli_variant_append(message, child);
-
-                g_variant_unref(child);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        return variant_append_children(message, tuple);
 }
 
 /* A dictionary key as a JSON member name: strings as they are, anything else printed. */
@@ -318,6 +318,10 @@ static JsonNode *variant_members_to_json(GVariant *value)
         return node;
 }
 
+/*
+ * Not json_gvariant_serialize(): it turns a uint64 above G_MAXINT64 negative
+ * and prints a non-finite double as "inf.0", which is not JSON.
+ */
 JsonNode *cli_variant_to_json(GVariant *value)
 {
         JsonNode *node = json_node_alloc();
