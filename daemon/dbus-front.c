@@ -103,38 +103,11 @@ static int method_get_health(sd_bus_message *call, void *userdata, sd_bus_error 
         return dbus_reply_gvariant(call, health);
 }
 
-static GVariant *collectors_metrics(DbusFront *front)
-{
-        g_autoptr(GPtrArray) list = process_manager_list(front->pm);
-        GVariantBuilder collectors;
-
-        g_variant_builder_init(&collectors, G_VARIANT_TYPE("aa{sv}"));
-        for (guint i = 0; i < list->len; i++) {
-                ProcessManagerCollectorInfo *info = list->pdata[i];
-                GVariantBuilder c;
-
-                g_variant_builder_init(&c, G_VARIANT_TYPE_VARDICT);
-                g_variant_builder_add(&c, "{sv}", "id", g_variant_new_string(info->id));
-                g_variant_builder_add(&c, "{sv}", "type", g_variant_new_string(info->type));
-                g_variant_builder_add(&c, "{sv}", "state",
-                                      g_variant_new_string(collector_state_to_string(info->state)));
-                g_variant_builder_add(&c, "{sv}", "pid", g_variant_new_uint32((guint32)MAX(info->pid, 0)));
-                g_variant_builder_add(&c, "{sv}", "restart_count",
-                                      g_variant_new_uint32(info->restart_count));
-                g_variant_builder_add(&c, "{sv}", "events_published",
-                                      g_variant_new_uint64(info->events_published));
-                g_variant_builder_add(&c, "{sv}", "uptime_us", g_variant_new_uint64(info->uptime_us));
-                g_variant_builder_add(&c, "{sv}", "last_heartbeat_us",
-                                      g_variant_new_uint64((guint64)MAX(info->last_heartbeat_us, 0)));
-                g_variant_builder_add_value(&collectors, g_variant_builder_end(&c));
-        }
-        return g_variant_builder_end(&collectors);
-}
-
 static int method_get_metrics(sd_bus_message *call, void *userdata, sd_bus_error *ret_error)
 {
         DbusFront *front = userdata;
         g_autoptr(GVariant) broker = broker_get_metrics(front->broker);
+        g_autoptr(GVariant) collectors = process_manager_to_variant(front->pm);
         g_autoptr(GVariant) metrics = NULL;
         GVariantBuilder builder;
         GVariantIter iter;
@@ -147,7 +120,7 @@ static int method_get_metrics(sd_bus_message *call, void *userdata, sd_bus_error
                 g_variant_builder_add(&builder, "{sv}", key, value);
                 g_variant_unref(value);
         }
-        g_variant_builder_add(&builder, "{sv}", "collectors", collectors_metrics(front));
+        g_variant_builder_add(&builder, "{sv}", "collectors", collectors);
         metrics = g_variant_ref_sink(g_variant_builder_end(&builder));
         return dbus_reply_gvariant(call, metrics);
 }

@@ -543,47 +543,48 @@ ProcessManagerCollectorInfo *process_manager_get(ProcessManager *pm, const char 
         return mc ? info_new(mc) : NULL;
 }
 
+/** process_manager_to_variant: see process-manager.h. */
+GVariant *process_manager_to_variant(ProcessManager *pm)
+{
+        g_autoptr(GPtrArray) list = process_manager_list(pm);
+        GVariantBuilder collectors;
+
+        g_variant_builder_init(&collectors, G_VARIANT_TYPE("aa{sv}"));
+        for (guint i = 0; i < list->len; i++) {
+                ProcessManagerCollectorInfo *info = list->pdata[i];
+                GVariantBuilder c;
+
+                g_variant_builder_init(&c, G_VARIANT_TYPE_VARDICT);
+                g_variant_builder_add(&c, "{sv}", "id", g_variant_new_string(info->id));
+                g_variant_builder_add(&c, "{sv}", "type", g_variant_new_string(info->type));
+                g_variant_builder_add(&c, "{sv}", "state",
+                                      g_variant_new_string(collector_state_to_string(info->state)));
+                g_variant_builder_add(&c, "{sv}", "pid", g_variant_new_uint32((guint32)MAX(info->pid, 0)));
+                g_variant_builder_add(&c, "{sv}", "restart_count",
+                                      g_variant_new_uint32(info->restart_count));
+                g_variant_builder_add(&c, "{sv}", "last_heartbeat_us",
+                                      g_variant_new_uint64((guint64)MAX(info->last_heartbeat_us, 0)));
+                g_variant_builder_add(&c, "{sv}", "uptime_us", g_variant_new_uint64(info->uptime_us));
+                g_variant_builder_add(&c, "{sv}", "events_published",
+                                      g_variant_new_uint64(info->events_published));
+                g_variant_builder_add(&c, "{sv}", "autostart", g_variant_new_boolean(info->autostart));
+                if (info->unit)
+                        g_variant_builder_add(&c, "{sv}", "unit", g_variant_new_string(info->unit));
+                if (info->last_error)
+                        g_variant_builder_add(&c, "{sv}", "last_error",
+                                              g_variant_new_string(info->last_error));
+                g_variant_builder_add_value(&collectors, g_variant_builder_end(&c));
+        }
+        return g_variant_ref_sink(g_variant_builder_end(&collectors));
+}
+
 /** process_manager_to_json: see process-manager.h. */
 char *process_manager_to_json(ProcessManager *pm)
 {
-        g_autoptr(GPtrArray) list = process_manager_list(pm);
-        g_autoptr(JsonBuilder) builder = json_builder_new();
-        g_autoptr(JsonGenerator) generator = json_generator_new();
-        g_autoptr(JsonNode) root = NULL;
+        g_autoptr(GVariant) collectors = process_manager_to_variant(pm);
+        g_autoptr(JsonNode) root = json_gvariant_serialize(collectors);
 
-        json_builder_begin_array(builder);
-        for (guint i = 0; i < list->len; i++) {
-                ProcessManagerCollectorInfo *info = list->pdata[i];
-
-                json_builder_begin_object(builder);
-                json_builder_set_member_name(builder, "id");
-                json_builder_add_string_value(builder, info->id);
-                json_builder_set_member_name(builder, "type");
-                json_builder_add_string_value(builder, info->type);
-                json_builder_set_member_name(builder, "state");
-                json_builder_add_string_value(builder, collector_state_to_string(info->state));
-                json_builder_set_member_name(builder, "pid");
-                json_builder_add_int_value(builder, info->pid);
-                json_builder_set_member_name(builder, "restart_count");
-                json_builder_add_int_value(builder, info->restart_count);
-                json_builder_set_member_name(builder, "last_heartbeat_us");
-                json_builder_add_int_value(builder, info->last_heartbeat_us);
-                json_builder_set_member_name(builder, "uptime_us");
-                json_builder_add_int_value(builder, (gint64)info->uptime_us);
-                json_builder_set_member_name(builder, "events_published");
-                json_builder_add_int_value(builder, (gint64)info->events_published);
-                json_builder_set_member_name(builder, "autostart");
-                json_builder_add_boolean_value(builder, info->autostart);
-                if (info->last_error) {
-                        json_builder_set_member_name(builder, "last_error");
-                        json_builder_add_string_value(builder, info->last_error);
-                }
-                json_builder_end_object(builder);
-        }
-        json_builder_end_array(builder);
-        root = json_builder_get_root(builder);
-        json_generator_set_root(generator, root);
-        return json_generator_to_data(generator, NULL);
+        return json_to_string(root, FALSE);
 }
 
 /** process_manager_add_state_func: see process-manager.h. */

@@ -175,8 +175,16 @@ GPtrArray *process_manager_list(ProcessManager *pm);
 /** process_manager_get: Returns: (transfer full) (nullable) the instance @id. */
 ProcessManagerCollectorInfo *process_manager_get(ProcessManager *pm, const char *id);
 
-/** process_manager_to_json: Returns: (transfer full) process_manager_list() as one line of JSON (an array).
+/**
+ * process_manager_to_variant:
+ *
+ * Returns: (transfer full) process_manager_list() as an aa{sv}: id, type,
+ *   state, pid, restart_count, last_heartbeat_us, uptime_us,
+ *   events_published, autostart, and unit and last_error when set.
  */
+GVariant *process_manager_to_variant(ProcessManager *pm);
+
+/** process_manager_to_json: Returns: (transfer full) process_manager_to_variant() as one line of JSON. */
 char *process_manager_to_json(ProcessManager *pm);
 
 /**
